@@ -1,0 +1,102 @@
+"Property tests of the pure tensor functions, against independently computed expectations."
+import math
+import pytest, torch
+from hypothesis import given, settings, strategies as st
+from mixaug_fastai.core import *
+
+shapes = st.tuples(st.integers(2, 6), st.integers(1, 4), st.integers(1, 19), st.integers(1, 23))
+alphas = st.floats(.05, 50.)
+seeds = st.integers(0, 2**32)
+
+def naive_cutmix(images, perm, boxes):
+    "Out-of-place reference: gather the whole batch, copy each sample's box."
+    partners, out = images[perm].clone(), images.clone()
+    rows = boxes.tolist() * (len(images) if len(boxes) == 1 else 1)
+    for i, (t, l, b, r) in enumerate(rows): out[i, :, t:b, l:r] = partners[i, :, t:b, l:r]
+    return out
+
+@settings(max_examples=60, deadline=None)
+@given(shapes, alphas, st.booleans(), seeds)
+def test_cutmix_pastes_exactly_one_minus_lam_of_the_pixels(shape, alpha, per_sample, seed):
+    bs, c, h, w = shape
+    g = make_generator(seed)
+    draw = draw_cutmix(bs, h, w, alpha, per_sample, g)
+    images = torch.arange(bs * c * h * w, dtype=torch.float32).view(shape)  # every pixel distinct
+    mixed = mix_images_(images.clone(), draw)
+    assert torch.equal(mixed, naive_cutmix(images, draw.perm, draw.boxes))
+    changed = (mixed != images).any(1).double().mean((1, 2))  # fraction of pixels taken from the partner
+    lam = torch.as_tensor(draw.lam, dtype=torch.float64).expand(bs)
+    assert torch.allclose(changed, 1 - lam, atol=1e-12)
+    assert ((0 <= lam) & (lam <= 1)).all()
+
+@settings(max_examples=60, deadline=None)
+@given(shapes, alphas, st.booleans(), st.booleans(), seeds)
+def test_mixup_is_the_lerp_with_the_partner(shape, alpha, per_sample, own_dominates, seed):
+    bs = shape[0]
+    g = make_generator(seed)
+    draw = draw_mixup(bs, alpha, per_sample, own_dominates, g)
+    images = torch.randn(shape, generator=g)
+    lam = torch.as_tensor(draw.lam, dtype=torch.float64).expand(bs)
+    expected = lam.view(-1, 1, 1, 1) * images.double() + (1 - lam.view(-1, 1, 1, 1)) * images[draw.perm].double()
+    assert torch.allclose(mix_images_(images.clone(), draw).double(), expected, atol=1e-5)
+    assert ((0 <= lam) & (lam <= 1)).all() and (not own_dominates or (lam >= .5).all())
+
+@settings(max_examples=60, deadline=None)
+@given(shapes, st.integers(1, 4), st.one_of(st.integers(1, 40), st.floats(.01, 1.)), seeds)
+def test_cutout_erases_only_its_holes(shape, n_holes, length, seed):
+    bs, c, h, w = shape
+    draw = draw_cutout(bs, h, w, n_holes, length, make_generator(seed))
+    images = torch.rand(shape) + 1
+    erased = erase_(images.clone(), draw.holes, 0.)
+    inside = torch.zeros(bs, h, w, dtype=torch.bool)
+    side = length if isinstance(length, int) else max(1, round(length * min(h, w)))
+    for i, sample_holes in enumerate(draw.holes.tolist()):
+        for t, l, b, r in sample_holes:
+            assert 0 <= t <= b <= h and 0 <= l <= r <= w and b - t <= side and r - l <= side
+            inside[i, t:b, l:r] = True
+    assert torch.equal(erased == 0, inside[:, None].expand(shape))
+
+def test_derangement_has_no_fixed_point_and_is_uniform():
+    g = make_generator(0)
+    counts = {}
+    for _ in range(4400):
+        perm = tuple(random_derangement(4, g).tolist())
+        assert all(p != i for i, p in enumerate(perm))
+        counts[perm] = counts.get(perm, 0) + 1
+    assert len(counts) == 9  # the 9 derangements of 4 elements
+    assert max(abs(v - 4400 / 9) for v in counts.values()) < 4 * math.sqrt(4400 / 9)
+    with pytest.raises(ValueError, match='n=1'): random_derangement(1, g)
+
+@pytest.mark.parametrize('alpha', [.2, 1., 5.])
+def test_beta_sampler_matches_the_beta_law(alpha):
+    from scipy import stats
+    draws = sample_beta(alpha, 20_000, make_generator(7)).numpy()
+    assert stats.kstest(draws, stats.beta(alpha, alpha).cdf).pvalue > 1e-3
+
+def test_sampling_is_reproducible_and_depends_on_the_seed():
+    a, b, c = (draw_cutmix(8, 20, 30, 1., True, make_generator(s)) for s in (1, 1, 2))
+    assert torch.equal(a.boxes, b.boxes) and torch.equal(a.perm, b.perm) and not torch.equal(a.boxes, c.boxes)
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_dtype_and_memory_format_preserved(dtype, channels_last):
+    g = make_generator(0)
+    images = torch.rand(4, 3, 10, 12).to(dtype)
+    if channels_last: images = images.contiguous(memory_format=torch.channels_last)
+    for apply in (lambda x: mix_images_(x, draw_mixup(4, .4, True, True, g)),
+                  lambda x: mix_images_(x, draw_cutmix(4, 10, 12, 1., True, g)),
+                  lambda x: erase_(x, draw_cutout(4, 10, 12, 2, 5, g).holes, 'noise', g)):
+        x = images.clone(memory_format=torch.preserve_format)
+        out = apply(x)
+        assert out is x and out.dtype == dtype and out.is_contiguous(memory_format=torch.channels_last) == channels_last
+
+def test_non_square_boxes_use_height_and_width_from_the_right_axes():
+    # lam = 0.75 gives sides of half the image: 5 rows by 20 columns on a 10 x 40 image (swapped axes would give 20 x 5, clipped)
+    boxes = cutmix_boxes(torch.full((200,), .75, dtype=torch.float64), 10, 40, make_generator(0))
+    heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    assert heights.max() == 5 and widths.max() == 20
+
+def test_bad_parameters_name_themselves():
+    with pytest.raises(ValueError, match=r"alpha must be .*; got alpha=0"): sample_beta(0, 3, make_generator(0))
+    with pytest.raises(TypeError, match=r"shape \(8, 10\)"): check_image_batch(torch.zeros(8, 10), 'MixUp')
+    with pytest.raises(TypeError, match='IntToFloatTensor'): check_image_batch(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), 'MixUp')
