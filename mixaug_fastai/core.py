@@ -10,10 +10,10 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['require', 'check_image_batch', 'make_generator', 'log_gamma_sample', 'sample_beta', 'random_derangement', 'cycles_of',
-           'replace_along_cycles_', 'centred_boxes', 'uniform_centres', 'box_area', 'cutmix_boxes', 'own_fraction',
-           'MixDraw', 'CutoutDraw', 'draw_mixup', 'draw_cutmix', 'cutout_side', 'draw_cutout', 'blend_', 'paste_',
-           'mix_images_', 'erase_']
+__all__ = ['BATCH_WIDE_BELOW', 'require', 'check_image_batch', 'make_generator', 'log_gamma_sample', 'sample_beta',
+           'random_derangement', 'cycles_of', 'replace_along_cycles_', 'centred_boxes', 'uniform_centres', 'box_area',
+           'cutmix_boxes', 'own_fraction', 'MixDraw', 'CutoutDraw', 'draw_mixup', 'draw_cutmix', 'cutout_side',
+           'draw_cutout', 'batch_wide', 'to_device', 'blend_', 'paste_', 'mix_images_', 'hole_mask', 'erase_']
 
 # %% ../nbs/00_core.ipynb #f60a9d91
 def require(ok:bool, name:str, value, allowed:str):
@@ -36,37 +36,40 @@ def make_generator(seed:int|None=None) -> torch.Generator:
     if seed is None: seed = int(torch.randint(2**62, ()))
     return torch.Generator().manual_seed(seed)
 
-# %% ../nbs/00_core.ipynb #b1280000
+# %% ../nbs/00_core.ipynb #c826648b
 def log_gamma_sample(concentration:float, n:int, generator:torch.Generator) -> Tensor:
     "`n` draws of log(X), X ~ Gamma(`concentration`, 1), as float64 (Marsaglia & Tsang 2000)."
     boosted = concentration < 1
     d = (concentration + boosted) - 1/3
     c = 1 / math.sqrt(9 * d)
-    out, todo = torch.empty(n, dtype=torch.float64), torch.arange(n)
-    while len(todo):
-        x = torch.randn(len(todo), generator=generator, dtype=torch.float64)
-        u = torch.rand(len(todo), generator=generator, dtype=torch.float64)
+    accepted_draws = []
+    while n > sum(map(len, accepted_draws)):
+        # over 95% of candidates are accepted, so one round of n + 8 nearly always suffices
+        x = torch.randn(n + 8, generator=generator, dtype=torch.float64)
+        u = torch.rand(n + 8, generator=generator, dtype=torch.float64)
         v = (1 + c * x) ** 3
         log_v = v.clamp(min=1e-300).log()
         accepted = (v > 0) & (u.log() < x * x / 2 + d - d * v + d * log_v)
-        out[todo[accepted]] = math.log(d) + log_v[accepted]
-        todo = todo[~accepted]
+        accepted_draws.append(math.log(d) + log_v[accepted])
+    out = torch.cat(accepted_draws)[:n]
     if boosted: out += torch.rand(n, generator=generator, dtype=torch.float64).log() / concentration
     return out
 
-# %% ../nbs/00_core.ipynb #7acde72f
+# %% ../nbs/00_core.ipynb #7e499c7a
 def sample_beta(alpha:float, n:int, generator:torch.Generator) -> Tensor:
     "`n` draws from Beta(`alpha`, `alpha`) as a float64 tensor."
     require(0 < alpha < math.inf, 'alpha', alpha, 'a finite number > 0')
-    return torch.sigmoid(log_gamma_sample(alpha, n, generator) - log_gamma_sample(alpha, n, generator))
+    log_x, log_y = log_gamma_sample(alpha, 2 * n, generator).view(2, n)
+    return torch.sigmoid(log_x - log_y)
 
-# %% ../nbs/00_core.ipynb #6be1c238
+# %% ../nbs/00_core.ipynb #8383d491
 def random_derangement(n:int, generator:torch.Generator) -> Tensor:
-    "A uniformly random permutation of `range(n)` with no fixed point."
+    "A uniformly random cyclic permutation of `range(n)`: no fixed point, each partner uniform over the others."
     require(n >= 2, 'n', n, 'at least 2 (a single sample has no partner)')
-    while True:
-        perm = torch.randperm(n, generator=generator)
-        if not (perm == torch.arange(n)).any(): return perm
+    order = torch.randperm(n, generator=generator)
+    perm = torch.empty_like(order)
+    perm[order] = order.roll(-1)
+    return perm
 
 # %% ../nbs/00_core.ipynb #688e6d93
 def cycles_of(perm:Tensor) -> list[list[int]]:
@@ -149,27 +152,61 @@ def draw_cutout(bs:int, height:int, width:int, n_holes:int, length:int|float, ge
     holes = centred_boxes(centres, torch.full((bs * n_holes, 2), side), height, width)
     return CutoutDraw(holes.view(bs, n_holes, 4))
 
-# %% ../nbs/00_core.ipynb #51e48350
+# %% ../nbs/00_core.ipynb #16dd9d37
+BATCH_WIDE_BELOW = 16_384 # elements per sample under which a few batch-wide operations beat a loop over samples on the CPU
+
+def batch_wide(images:Tensor, elements_per_sample:int) -> bool:
+    "Whether to apply a draw to `images` with a few batch-wide operations rather than a loop over samples."
+    return images.device.type != 'cpu' or elements_per_sample < BATCH_WIDE_BELOW
+
+def to_device(values:Tensor, like:Tensor) -> Tensor:
+    "`values` on the device of `like`, copied without making the host wait."
+    return values.to(like.device, non_blocking=True)
+
+# %% ../nbs/00_core.ipynb #e9cf2efc
 def blend_(images:Tensor, perm:Tensor, lam:float|Tensor) -> Tensor:
     "MixUp in place: `images[i] = lam[i] * images[i] + (1 - lam[i]) * images[perm[i]]`."
-    partner_weight = [1 - w for w in lam.tolist()] if isinstance(lam, Tensor) else [1 - lam] * len(images)
-    replace_along_cycles_(perm, lambda j, i: images[j], lambda i, partner: images[i].lerp_(partner, partner_weight[i]))
+    partner_weight = 1 - lam
+    if batch_wide(images, images[0].numel()):
+        if isinstance(partner_weight, Tensor): partner_weight = to_device(partner_weight.to(images.dtype).view(-1, 1, 1, 1), images)
+        return images.lerp_(images.index_select(0, to_device(perm, images)), partner_weight)
+    weights = partner_weight.tolist() if isinstance(partner_weight, Tensor) else [partner_weight] * len(images)
+    replace_along_cycles_(perm, lambda j, i: images[j], lambda i, partner: images[i].lerp_(partner, weights[i]))
     return images
 
 def paste_(images:Tensor, perm:Tensor, boxes:Tensor) -> Tensor:
     "CutMix in place: `images[i]` gets the pixels of `images[perm[i]]` inside its box (one box for all, or one per sample)."
-    rows = boxes.tolist() * (len(images) if len(boxes) == 1 else 1)
-    region = lambda j, i: images[j, :, rows[i][0]:rows[i][2], rows[i][1]:rows[i][3]]
-    replace_along_cycles_(perm, region, lambda i, partner: region(i, i).copy_(partner))
+    rows = boxes.tolist()
+    if len(rows) == 1:
+        top, left, bottom, right = rows[0]
+        region = images[:, :, top:bottom, left:right]
+        if batch_wide(images, region[0].numel()):
+            region.copy_(region.index_select(0, to_device(perm, images)))
+            return images
+        rows = rows * len(images)
+    region_of = lambda j, i: images[j, :, rows[i][0]:rows[i][2], rows[i][1]:rows[i][3]]
+    replace_along_cycles_(perm, region_of, lambda i, partner: region_of(i, i).copy_(partner))
     return images
 
 def mix_images_(images:Tensor, draw:MixDraw) -> Tensor:
     "Apply a MixUp or CutMix `draw` to `images` in place."
     return blend_(images, draw.perm, draw.lam) if draw.boxes is None else paste_(images, draw.perm, draw.boxes)
 
-# %% ../nbs/00_core.ipynb #035d9fff
+# %% ../nbs/00_core.ipynb #460b4beb
+def hole_mask(holes:Tensor, height:int, width:int, like:Tensor) -> Tensor:
+    "(bs, 1, `height`, `width`) booleans on the device of `like`: True inside any of each sample's `holes` (bs, n_holes, 4)."
+    top, left, bottom, right = to_device(holes, like).unbind(-1)
+    rows, columns = torch.arange(height, device=like.device), torch.arange(width, device=like.device)
+    in_rows = (rows >= top[..., None]) & (rows < bottom[..., None])
+    in_columns = (columns >= left[..., None]) & (columns < right[..., None])
+    return (in_rows[..., :, None] & in_columns[..., None, :]).any(1, keepdim=True)
+
 def erase_(images:Tensor, holes:Tensor, fill:float|tuple|str=0., generator:torch.Generator|None=None) -> Tensor:
     "Cutout in place: fill each sample's `holes` (bs, n_holes, 4) with a number, one number per channel, or 'noise' (standard normal, from `generator` on the images' device)."
+    if fill != 'noise' and batch_wide(images, images[0].numel()):
+        inside = hole_mask(holes, *images.shape[-2:], like=images)
+        if isinstance(fill, (int, float)): return images.masked_fill_(inside, fill)
+        return images.copy_(torch.where(inside, to_device(torch.tensor(fill, dtype=images.dtype).view(-1, 1, 1), images), images))
     for image, image_holes in zip(images, holes.tolist()):
         for top, left, bottom, right in image_holes:
             region = image[:, top:bottom, left:right]

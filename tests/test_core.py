@@ -4,7 +4,7 @@ import pytest, torch
 from hypothesis import given, settings, strategies as st
 from mixaug_fastai.core import *
 
-shapes = st.tuples(st.integers(2, 6), st.integers(1, 4), st.integers(1, 19), st.integers(1, 23))
+shapes = st.tuples(st.integers(2, 6), st.integers(1, 4), st.integers(1, 19), st.integers(1, 23)) | st.tuples(st.integers(2, 3), st.just(3), st.integers(70, 90), st.integers(60, 100))  # small: batch-wide path, large: per-sample loop
 alphas = st.floats(.05, 50.)
 seeds = st.integers(0, 2**32)
 
@@ -56,15 +56,17 @@ def test_cutout_erases_only_its_holes(shape, n_holes, length, seed):
             inside[i, t:b, l:r] = True
     assert torch.equal(erased == 0, inside[:, None].expand(shape))
 
-def test_derangement_has_no_fixed_point_and_is_uniform():
+def test_pairing_is_one_random_cycle_with_uniform_partners():
     g = make_generator(0)
-    counts = {}
-    for _ in range(4400):
-        perm = tuple(random_derangement(4, g).tolist())
-        assert all(p != i for i, p in enumerate(perm))
-        counts[perm] = counts.get(perm, 0) + 1
-    assert len(counts) == 9  # the 9 derangements of 4 elements
-    assert max(abs(v - 4400 / 9) for v in counts.values()) < 4 * math.sqrt(4400 / 9)
+    partner_counts, cycles_seen = torch.zeros(5, 5), set()
+    for _ in range(4000):
+        perm = random_derangement(5, g)
+        assert len(cycles_of(perm)) == 1  # a single cycle: no fixed point, one saved sample when mixing in place
+        partner_counts[torch.arange(5), perm] += 1
+        cycles_seen.add(tuple(perm.tolist()))
+    assert len(cycles_seen) == 24  # all (5 - 1)! cyclic permutations occur
+    off_diagonal = partner_counts[~torch.eye(5, dtype=torch.bool)]
+    assert partner_counts.diag().sum() == 0 and (off_diagonal - 1000).abs().max() < 4 * math.sqrt(1000)
     with pytest.raises(ValueError, match='n=1'): random_derangement(1, g)
 
 @pytest.mark.parametrize('alpha', [.2, 1., 5.])
