@@ -4,7 +4,7 @@ VENV ?= .venv
 VENV_NEWEST ?= .venv-newest
 PYTHON ?= python3
 
-.PHONY: env demo test test-notebooks test-pytest test-newest export clean-nbs
+.PHONY: env demo bench test test-notebooks test-pytest test-newest export clean-nbs
 
 $(VENV)/.installed: requirements-dev.txt setup.py settings.ini
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,8 @@ test-newest: $(VENV_NEWEST)/.installed
 export: env
 	$(VENV)/bin/nbdev_export
 	$(VENV)/bin/nbdev_clean
+
+# --- benchmark (issue 7): not part of `make test` ---
+bench: env
+	$(VENV)/bin/pip install -q -r requirements-bench.txt
+	$(VENV)/bin/python bench/bench_augment.py --out bench/results/cpu.md

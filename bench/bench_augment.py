@@ -1,0 +1,164 @@
+"""Per-batch cost of MixUp, CutMix and Cutout: ours against fastai's, timm's, torchvision's and kornia's, as ratios to a batch copy,
+plus the end-to-end overhead of our callbacks in a fastai training epoch. Writes a Markdown report.
+
+    python bench/bench_augment.py --out bench/results/cpu.md        # what `make bench` runs
+"""
+import argparse, os, platform, statistics, time, warnings, datetime
+from types import SimpleNamespace
+import torch
+from torch import nn
+import fastai, timm, torchvision
+from fastai.vision.all import Learner, DataLoaders, TensorImage, TensorCategory, CrossEntropyLossFlat
+from fastai.callback.mixup import MixUp as FastaiMixUp, CutMix as FastaiCutMix
+from mixaug_fastai.all import MixUp, CutMix, Cutout, make_generator
+
+SHAPES = [(64, 3, 224, 224), (256, 3, 32, 32)]
+NUM_CLASSES = 10
+
+def ours(cb):
+    "The callback's before_batch work: draw on the host, apply in place."
+    generator = make_generator(0)
+    def run(images, targets): cb.apply_(images, cb.draw_for(images.shape, generator), generator)
+    return run
+
+def fastai_builtin(cb):
+    "fastai's own callback's before_batch, on a stand-in learner holding the batch."
+    cb.learn, cb.stack_y = SimpleNamespace(), True
+    def run(images, targets):
+        cb.learn.xb, cb.learn.yb, cb.learn.x, cb.learn.y = (images,), (targets,), images, targets
+        cb.before_batch()
+    return run
+
+def timm_mixup(**kwargs):
+    from timm.data import Mixup
+    mixer = Mixup(num_classes=NUM_CLASSES, **kwargs)
+    return lambda images, targets: mixer(images, targets)
+
+def torchvision_v2(transform):
+    return lambda images, targets: transform(images, targets)
+
+def kornia_aug(name, **kwargs):
+    import kornia.augmentation as K
+    aug = getattr(K, name)(data_keys=['input', 'class'], **kwargs)
+    return lambda images, targets: aug(images, targets)
+
+def methods():
+    "(name, make) pairs; make() builds the callable lazily so a missing peer only loses its rows."
+    from torchvision.transforms import v2
+    yield 'copy: clone()', lambda: (lambda images, targets: images.clone())
+    yield 'ours MixUp (per-sample lam)', lambda: ours(MixUp(.4))
+    yield 'ours MixUp (one lam per batch)', lambda: ours(MixUp(.4, per_sample=False))
+    yield 'ours CutMix (one box per batch)', lambda: ours(CutMix(1.))
+    yield 'ours CutMix (a box per sample)', lambda: ours(CutMix(1., per_sample=True))
+    yield 'ours Cutout (1 hole, half the side)', lambda: ours(Cutout(1, .5))
+    yield 'fastai MixUp', lambda: fastai_builtin(FastaiMixUp(.4))
+    yield 'fastai CutMix', lambda: fastai_builtin(FastaiCutMix(1.))
+    yield 'timm Mixup, MixUp batch mode', lambda: timm_mixup(mixup_alpha=.4, cutmix_alpha=0., mode='batch')
+    yield 'timm Mixup, MixUp elem mode', lambda: timm_mixup(mixup_alpha=.4, cutmix_alpha=0., mode='elem')
+    yield 'timm Mixup, CutMix batch mode', lambda: timm_mixup(mixup_alpha=0., cutmix_alpha=1., mode='batch')
+    yield 'timm Mixup, CutMix elem mode', lambda: timm_mixup(mixup_alpha=0., cutmix_alpha=1., mode='elem')
+    yield 'torchvision v2 MixUp', lambda: torchvision_v2(v2.MixUp(alpha=.4, num_classes=NUM_CLASSES))
+    yield 'torchvision v2 CutMix', lambda: torchvision_v2(v2.CutMix(alpha=1., num_classes=NUM_CLASSES))
+    yield 'torchvision v2 RandomErasing', lambda: torchvision_v2(v2.RandomErasing(p=1.))
+    yield 'kornia RandomMixUpV2', lambda: kornia_aug('RandomMixUpV2')
+    yield 'kornia RandomCutMixV2', lambda: kornia_aug('RandomCutMixV2')
+
+def median_ms(run, source, targets, repeats, device):
+    "Median time of `run` on a fresh copy of `source` (refilled outside the timer, since most methods work in place)."
+    work = source.clone()
+    synchronize = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
+    times = []
+    for i in range(repeats + 5):
+        work.copy_(source); synchronize()
+        start = time.perf_counter(); run(work, targets); synchronize()
+        if i >= 5: times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+def host_device_syncs(run, source, targets):
+    "Number of synchronising CUDA calls one run makes, counted by torch's sync debug mode."
+    work = source.clone()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        torch.cuda.set_sync_debug_mode('warn')
+        try: run(work, targets)
+        finally: torch.cuda.set_sync_debug_mode('default')
+    return sum('synchroniz' in str(w.message) for w in caught)
+
+def per_batch_table(device, repeats):
+    sources = {shape: (torch.rand(shape, device=device), torch.randint(0, NUM_CLASSES, (shape[0],), device=device)) for shape in SHAPES}
+    rows, clone_ms = [], {}
+    for name, make in methods():
+        try: run = make()
+        except ImportError as e: rows.append(f"| {name} | not installed: {e.name} | | | |"); continue
+        cells = []
+        for shape in SHAPES:
+            ms = median_ms(run, *sources[shape], repeats, device)
+            clone_ms.setdefault(shape, ms)
+            cells.append(f"{ms:.3f} | {ms / clone_ms[shape]:.2f}×")
+        syncs = f" | {host_device_syncs(run, *sources[SHAPES[0]])}" if device == 'cuda' else ''
+        rows.append(f"| {name} | {' | '.join(cells)}{syncs} |")
+    head = "| method | " + " | ".join(f"{'×'.join(map(str, s))} ms | ÷ clone" for s in SHAPES) + (" | syncs/batch |" if device == 'cuda' else " |")
+    return "\n".join([head, "|" + "---|" * (1 + 2 * len(SHAPES) + (device == 'cuda'))] + rows)
+
+def epoch_images_per_second(cbs, n=2048, size=64, bs=64, device='cpu'):
+    g = torch.Generator().manual_seed(0)
+    images, labels = torch.rand(n, 3, size, size, generator=g), torch.randint(0, NUM_CLASSES, (n,), generator=g)
+    items = [(TensorImage(x), TensorCategory(y)) for x, y in zip(images, labels)]
+    dls = DataLoaders.from_dsets(items, items[:bs], bs=bs, device=device)
+    model = nn.Sequential(nn.Conv2d(3, 32, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, NUM_CLASSES))
+    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), cbs=cbs)
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-3)  # warm-up
+        start = time.perf_counter(); learn.fit(1, 1e-3); seconds = time.perf_counter() - start
+    return n / seconds
+
+def end_to_end_table(device, rounds):
+    setups = [('no augmentation', lambda: []), ('ours MixUp', lambda: [MixUp(.4)]), ('ours CutMix', lambda: [CutMix(1.)]),
+              ('ours Cutout', lambda: [Cutout(1, .5)]), ('fastai MixUp', lambda: [FastaiMixUp(.4)]), ('fastai CutMix', lambda: [FastaiCutMix(1.)])]
+    speeds = {name: [] for name, _ in setups}
+    for _ in range(rounds):  # interleaved, so slow drifts in machine load hit every setup alike
+        for name, cbs in setups: speeds[name].append(epoch_images_per_second(cbs(), device=device))
+    base = statistics.median(speeds['no augmentation'])
+    rows = [f"| {name} | {statistics.median(v):.0f} | {100 * (base / statistics.median(v) - 1):+.1f}% |" for name, v in speeds.items()]
+    return "\n".join(["| callback | images/s (median of %d) | time overhead |" % rounds, "|---|---|---|"] + rows)
+
+def machine(device):
+    cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor()) if os.path.exists('/proc/cpuinfo') else platform.processor()
+    gpu = f", GPU {torch.cuda.get_device_name()}" if device == 'cuda' else ''
+    versions = f"torch {torch.__version__}, fastai {fastai.__version__}, timm {timm.__version__}, torchvision {torchvision.__version__}"
+    try:
+        import kornia; versions += f", kornia {kornia.__version__}"
+    except ImportError: versions += ", kornia not installed"
+    return f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}{gpu}; Python {platform.python_version()}; {versions}"
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--repeats', type=int, default=30, help='timed runs per method and shape (after 5 warm-up runs)')
+    parser.add_argument('--rounds', type=int, default=5, help='interleaved rounds of the end-to-end epochs')
+    parser.add_argument('--out', default='bench/results/cpu.md')
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    load_before = os.getloadavg()[0]
+    per_batch = per_batch_table(args.device, args.repeats)
+    end_to_end = end_to_end_table(args.device, args.rounds)
+    report = f"""# Augmentation cost on {args.device}
+
+- command: `python bench/bench_augment.py --device {args.device} --repeats {args.repeats} --rounds {args.rounds} --out {args.out}`
+- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {machine(args.device)}
+- 1-minute load average: {load_before:.2f} before, {os.getloadavg()[0]:.2f} after (this machine has {os.cpu_count()} cores)
+
+## Per batch (float32, median of {args.repeats} runs after 5 warm-up runs; the batch is refilled outside the timer)
+
+{per_batch}
+
+## End to end (a fastai epoch of 2048 generated 64×64 images, batch 64, small CNN)
+
+{end_to_end}
+"""
+    os.makedirs(os.path.dirname(args.out) or '.', exist_ok=True)
+    open(args.out, 'w').write(report)
+    print(report)
+
+if __name__ == '__main__': main()
