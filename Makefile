@@ -4,7 +4,7 @@ VENV ?= .venv
 VENV_NEWEST ?= .venv-newest
 PYTHON ?= python3
 
-.PHONY: env demo bench test test-notebooks test-pytest test-newest export clean-nbs
+.PHONY: env demo bench docs test test-notebooks test-pytest test-newest test-docs export clean-nbs
 
 $(VENV)/.installed: requirements-dev.txt setup.py settings.ini
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,8 @@ env: $(VENV)/.installed
 demo: env
 	$(VENV)/bin/python examples/demo_fit.py
 
-# Every test: all notebooks under nbdev_test, the pytest suite, and the pytest suite again with the newest fastai
-test: test-notebooks test-pytest test-newest
+# Every test: all notebooks under nbdev_test, the pytest suite, the pytest suite again with the newest fastai, and the docs site
+test: test-notebooks test-pytest test-newest test-docs
 
 test-notebooks: env
 	$(VENV)/bin/nbdev_test --n_workers 2 --do_print
@@ -36,6 +36,15 @@ test-pytest: env
 test-newest: $(VENV_NEWEST)/.installed
 	$(VENV_NEWEST)/bin/python -c "import fastai, fastcore; print('newest env: fastai', fastai.__version__, 'fastcore', fastcore.__version__)"
 	$(VENV_NEWEST)/bin/python -m pytest tests -q -p no:cacheprovider
+
+# The docs site in _docs/ and README.md: nbdev_docs when quarto is on PATH, else nbdev_proc_nbs + nbconvert (tools/build_docs.py)
+docs: env
+	$(VENV)/bin/python tools/build_docs.py
+
+# Checks on the built site; headless Chromium (Debian's package, installed here if missing) renders three pages
+test-docs: docs
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	$(VENV)/bin/python tools/check_docs.py
 
 # Regenerate the package from the notebooks and strip notebook noise (run before committing)
 export: env

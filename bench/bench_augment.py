@@ -63,16 +63,18 @@ def methods():
     yield 'kornia RandomMixUpV2', lambda: kornia_aug('RandomMixUpV2')
     yield 'kornia RandomCutMixV2', lambda: kornia_aug('RandomCutMixV2')
 
-def median_ms(run, source, targets, repeats, device):
-    "Median time of `run` on a fresh copy of `source` (refilled outside the timer, since most methods work in place)."
+def paired_median_ms(run, source, targets, repeats, device):
+    """Median times of `run` and of a plain clone of the batch, measured alternately on a fresh copy of `source`
+    (refilled outside the timer, since most methods work in place), so that drifts in machine load hit both alike."""
     work = source.clone()
     synchronize = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
-    times = []
-    for i in range(repeats + 5):
+    def timed(f):
         work.copy_(source); synchronize()
-        start = time.perf_counter(); run(work, targets); synchronize()
-        if i >= 5: times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+        start = time.perf_counter(); f(); synchronize()
+        return (time.perf_counter() - start) * 1e3
+    for _ in range(5): timed(lambda: run(work, targets)); timed(work.clone)
+    pairs = [(timed(lambda: run(work, targets)), timed(work.clone)) for _ in range(repeats)]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
 def host_device_syncs(run, source, targets):
     "Number of synchronising CUDA calls one run makes, counted by torch's sync debug mode."
@@ -86,15 +88,14 @@ def host_device_syncs(run, source, targets):
 
 def per_batch_table(device, repeats):
     sources = {shape: (torch.rand(shape, device=device), torch.randint(0, NUM_CLASSES, (shape[0],), device=device)) for shape in SHAPES}
-    rows, clone_ms = [], {}
+    rows = []
     for name, make in methods():
         try: run = make()
         except ImportError as e: rows.append(f"| {name} | not installed: {e.name} | | | |"); continue
         cells = []
         for shape in SHAPES:
-            ms = median_ms(run, *sources[shape], repeats, device)
-            clone_ms.setdefault(shape, ms)
-            cells.append(f"{ms:.3f} | {ms / clone_ms[shape]:.2f}×")
+            ms, clone_ms = paired_median_ms(run, *sources[shape], repeats, device)
+            cells.append(f"{ms:.3f} | {ms / clone_ms:.2f}×")
         syncs = f" | {host_device_syncs(run, *sources[SHAPES[0]])}" if device == 'cuda' else ''
         rows.append(f"| {name} | {' | '.join(cells)}{syncs} |")
     head = "| method | " + " | ".join(f"{'×'.join(map(str, s))} ms | ÷ clone" for s in SHAPES) + (" | syncs/batch |" if device == 'cuda' else " |")
@@ -149,7 +150,7 @@ def main():
 - date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {machine(args.device)}
 - 1-minute load average: {load_before:.2f} before, {os.getloadavg()[0]:.2f} after (this machine has {os.cpu_count()} cores)
 
-## Per batch (float32, median of {args.repeats} runs after 5 warm-up runs; the batch is refilled outside the timer)
+## Per batch (float32, median of {args.repeats} runs after 5 warm-up runs, each run paired with a clone of the same batch for the ratio; the batch is refilled outside the timer)
 
 {per_batch}
 

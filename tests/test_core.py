@@ -102,3 +102,14 @@ def test_bad_parameters_name_themselves():
     with pytest.raises(ValueError, match=r"alpha must be .*; got alpha=0"): sample_beta(0, 3, make_generator(0))
     with pytest.raises(TypeError, match=r"shape \(8, 10\)"): check_image_batch(torch.zeros(8, 10), 'MixUp')
     with pytest.raises(TypeError, match='IntToFloatTensor'): check_image_batch(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), 'MixUp')
+
+@pytest.mark.parametrize('shape', [(8, 3, 32, 32), (8, 3, 224, 160)])
+def test_applying_a_draw_never_reads_device_values(shape):
+    "The accelerator path on the meta device, where any read of a device value (.item(), .tolist(), bool(), .cpu()) raises: no host-device sync."
+    g, (bs, _, height, width) = make_generator(0), shape
+    images = torch.empty(shape, device='meta')
+    for draw in (draw_mixup(bs, .4, True, True, g), draw_mixup(bs, .4, False, False, g),
+                 draw_cutmix(bs, height, width, 1., False, g), draw_cutmix(bs, height, width, 1., True, g)):
+        assert mix_images_(images, draw).shape == shape
+    holes = draw_cutout(bs, height, width, 2, .3, g).holes
+    for fill in (0., (1., 2., 3.), 'noise'): assert erase_(images, holes, fill, g).device.type == 'meta'

@@ -43,3 +43,12 @@ def test_unwrappable_loss_gets_advice():
     with pytest.raises(TypeError, match='reduction'): check_loss_func(lambda pred, y: (pred - y).abs().mean())
     odd = nn.KLDivLoss(reduction='batchmean')
     with pytest.raises(ValueError, match="got reduction='batchmean'"): check_loss_func(odd)
+
+def test_mixed_loss_never_reads_device_values():
+    "On the meta device any read of a device value raises, so the loss path makes no host-device sync."
+    from mixaug_fastai.core import make_generator, draw_mixup, draw_cutmix
+    g = make_generator(0)
+    pred, labels, multi_hot = torch.empty(8, 5, device='meta'), torch.empty(8, dtype=torch.long, device='meta'), torch.empty(8, 5, device='meta')
+    for draw in (draw_mixup(8, .4, True, True, g), draw_cutmix(8, 32, 32, 1., False, g)):
+        assert mixed_loss(CrossEntropyLossFlat(), pred, (labels,), draw.perm, draw.lam).device.type == 'meta'
+        assert mixed_loss(BCEWithLogitsLossFlat(), pred, (multi_hot,), draw.perm, draw.lam).shape == ()
