@@ -3,7 +3,7 @@ plus the end-to-end overhead of our callbacks in a fastai training epoch. Writes
 
     python bench/bench_augment.py --out bench/results/cpu.md        # what `make bench` runs
 """
-import argparse, os, platform, statistics, time, warnings, datetime
+import argparse, datetime, gc, os, platform, statistics, time, warnings
 from types import SimpleNamespace
 import torch
 from torch import nn
@@ -14,6 +14,15 @@ from mixaug_fastai.all import MixUp, CutMix, Cutout, make_generator
 
 SHAPES = [(64, 3, 224, 224), (256, 3, 32, 32)]
 NUM_CLASSES = 10
+COPY_FLOOR = 'copy: copy_() into a preallocated batch'
+
+def copy_into_buffer():
+    "A batch copy without allocation: the memory-traffic floor of rewriting every pixel (clone also pays for fresh pages)."
+    buffers = {}
+    def run(images, targets):
+        buffer = buffers.setdefault(images.shape, torch.empty_like(images))
+        buffer.copy_(images)
+    return run
 
 def ours(cb):
     "The callback's before_batch work: draw on the host, apply in place."
@@ -46,6 +55,7 @@ def methods():
     "(name, make) pairs; make() builds the callable lazily so a missing peer only loses its rows."
     from torchvision.transforms import v2
     yield 'copy: clone()', lambda: (lambda images, targets: images.clone())
+    yield COPY_FLOOR, copy_into_buffer
     yield 'ours MixUp (per-sample lam)', lambda: ours(MixUp(.4))
     yield 'ours MixUp (one lam per batch)', lambda: ours(MixUp(.4, per_sample=False))
     yield 'ours CutMix (one box per batch)', lambda: ours(CutMix(1.))
@@ -87,39 +97,53 @@ def host_device_syncs(run, source, targets):
     return sum('synchroniz' in str(w.message) for w in caught)
 
 def per_batch_table(device, repeats):
+    """Each method's median ms per shape, its ratio to a clone timed alternately with it, and its ratio to the
+    copy_() floor (both copies read and write the whole batch once; clone also pays for fresh pages)."""
     sources = {shape: (torch.rand(shape, device=device), torch.randint(0, NUM_CLASSES, (shape[0],), device=device)) for shape in SHAPES}
-    rows = []
+    timings, syncs = {}, {}
     for name, make in methods():
         try: run = make()
-        except ImportError as e: rows.append(f"| {name} | not installed: {e.name} | | | |"); continue
-        cells = []
-        for shape in SHAPES:
-            ms, clone_ms = paired_median_ms(run, *sources[shape], repeats, device)
-            cells.append(f"{ms:.3f} | {ms / clone_ms:.2f}×")
-        syncs = f" | {host_device_syncs(run, *sources[SHAPES[0]])}" if device == 'cuda' else ''
-        rows.append(f"| {name} | {' | '.join(cells)}{syncs} |")
-    head = "| method | " + " | ".join(f"{'×'.join(map(str, s))} ms | ÷ clone" for s in SHAPES) + (" | syncs/batch |" if device == 'cuda' else " |")
-    return "\n".join([head, "|" + "---|" * (1 + 2 * len(SHAPES) + (device == 'cuda'))] + rows)
+        except ImportError as e: timings[name] = f"not installed: {e.name}"; continue
+        timings[name] = [paired_median_ms(run, *sources[shape], repeats, device) for shape in SHAPES]
+        if device == 'cuda': syncs[name] = host_device_syncs(run, *sources[SHAPES[0]])
+    floor = [ms for ms, _ in timings[COPY_FLOOR]]
+    rows = []
+    for name, timing in timings.items():
+        if isinstance(timing, str): rows.append(f"| {name} | {timing} |" + " |" * (3 * len(SHAPES) - 1 + (device == 'cuda'))); continue
+        cells = [f"{ms:.3f} | {ms / clone_ms:.2f}× | {ms / floor_ms:.2f}×" for (ms, clone_ms), floor_ms in zip(timing, floor)]
+        rows.append(f"| {name} | {' | '.join(cells)}" + (f" | {syncs[name]}" if device == 'cuda' else '') + " |")
+    head = "| method | " + " | ".join(f"{'×'.join(map(str, s))} ms | ÷ clone | ÷ copy_" for s in SHAPES) + (" | syncs/batch |" if device == 'cuda' else " |")
+    return "\n".join([head, "|" + "---|" * (1 + 3 * len(SHAPES) + (device == 'cuda'))] + rows)
 
-def epoch_images_per_second(cbs, n=2048, size=64, bs=64, device='cpu'):
+def generated_dls(n=2048, size=64, bs=64, device='cpu'):
+    "One set of DataLoaders over generated images, shared by every setup so that only the callback differs."
     g = torch.Generator().manual_seed(0)
     images, labels = torch.rand(n, 3, size, size, generator=g), torch.randint(0, NUM_CLASSES, (n,), generator=g)
     items = [(TensorImage(x), TensorCategory(y)) for x, y in zip(images, labels)]
-    dls = DataLoaders.from_dsets(items, items[:bs], bs=bs, device=device)
+    return DataLoaders.from_dsets(items, items[:bs], bs=bs, device=device)
+
+def epoch_images_per_second(dls, cbs):
+    "Images per second of one training epoch (after a warm-up epoch) of a small CNN with callbacks `cbs`."
+    torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 32, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
                           nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, NUM_CLASSES))
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), cbs=cbs)
     with learn.no_bar(), learn.no_logging():
         learn.fit(1, 1e-3)  # warm-up
+        gc.collect()
         start = time.perf_counter(); learn.fit(1, 1e-3); seconds = time.perf_counter() - start
-    return n / seconds
+    return len(dls.train_ds) / seconds
 
 def end_to_end_table(device, rounds):
-    setups = [('no augmentation', lambda: []), ('ours MixUp', lambda: [MixUp(.4)]), ('ours CutMix', lambda: [CutMix(1.)]),
-              ('ours Cutout', lambda: [Cutout(1, .5)]), ('fastai MixUp', lambda: [FastaiMixUp(.4)]), ('fastai CutMix', lambda: [FastaiCutMix(1.)])]
-    speeds = {name: [] for name, _ in setups}
-    for _ in range(rounds):  # interleaved, so slow drifts in machine load hit every setup alike
-        for name, cbs in setups: speeds[name].append(epoch_images_per_second(cbs(), device=device))
+    """Interleaved rounds, each in a rotated order, so that drifts in machine load and order effects hit every setup alike;
+    the baseline runs twice per round, and its second copy shows the noise floor of the measurement."""
+    setups = [('no augmentation', lambda: []), ('no augmentation, again (noise floor)', lambda: []), ('ours MixUp', lambda: [MixUp(.4)]),
+              ('ours CutMix', lambda: [CutMix(1.)]), ('ours Cutout', lambda: [Cutout(1, .5)]),
+              ('fastai MixUp', lambda: [FastaiMixUp(.4)]), ('fastai CutMix', lambda: [FastaiCutMix(1.)])]
+    dls, speeds = generated_dls(device=device), {name: [] for name, _ in setups}
+    for round in range(rounds):
+        for name, cbs in setups[round % len(setups):] + setups[:round % len(setups)]:
+            speeds[name].append(epoch_images_per_second(dls, cbs()))
     base = statistics.median(speeds['no augmentation'])
     rows = [f"| {name} | {statistics.median(v):.0f} | {100 * (base / statistics.median(v) - 1):+.1f}% |" for name, v in speeds.items()]
     return "\n".join(["| callback | images/s (median of %d) | time overhead |" % rounds, "|---|---|---|"] + rows)
@@ -137,7 +161,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--repeats', type=int, default=30, help='timed runs per method and shape (after 5 warm-up runs)')
-    parser.add_argument('--rounds', type=int, default=5, help='interleaved rounds of the end-to-end epochs')
+    parser.add_argument('--rounds', type=int, default=7, help='interleaved rounds of the end-to-end epochs')
     parser.add_argument('--out', default='bench/results/cpu.md')
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
@@ -150,7 +174,7 @@ def main():
 - date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {machine(args.device)}
 - 1-minute load average: {load_before:.2f} before, {os.getloadavg()[0]:.2f} after (this machine has {os.cpu_count()} cores)
 
-## Per batch (float32, median of {args.repeats} runs after 5 warm-up runs, each run paired with a clone of the same batch for the ratio; the batch is refilled outside the timer)
+## Per batch (float32, median of {args.repeats} runs after 5 warm-up runs, each run paired with a clone of the same batch for the ÷ clone ratio; ÷ copy_ divides by the median of a copy into a preallocated batch; the batch is refilled outside the timer)
 
 {per_batch}
 
