@@ -30,6 +30,16 @@ def ours(cb):
     def run(images, targets): cb.apply_(images, cb.draw_for(images.shape, generator), generator)
     return run
 
+def ours_draw_only(cb):
+    "The host-side half of the callback's work: drawing lam, partners and boxes, without touching the images."
+    generator = make_generator(0)
+    return lambda images, targets: cb.draw_for(images.shape, generator)
+
+def one_tiny_op():
+    "The fixed cost of one PyTorch call from Python (dispatch, no memory traffic): the unit of a per-batch overhead."
+    scalar = torch.zeros(1)
+    return lambda images, targets: scalar.add_(1)
+
 def fastai_builtin(cb):
     "fastai's own callback's before_batch, on a stand-in learner holding the batch."
     cb.learn, cb.stack_y = SimpleNamespace(), True
@@ -61,6 +71,9 @@ def methods():
     yield 'ours CutMix (one box per batch)', lambda: ours(CutMix(1.))
     yield 'ours CutMix (a box per sample)', lambda: ours(CutMix(1., per_sample=True))
     yield 'ours Cutout (1 hole, half the side)', lambda: ours(Cutout(1, .5))
+    yield 'ours MixUp: host draw only', lambda: ours_draw_only(MixUp(.4))
+    yield 'ours CutMix: host draw only', lambda: ours_draw_only(CutMix(1.))
+    yield 'one tiny torch op (add_ on 1 element)', one_tiny_op
     yield 'fastai MixUp', lambda: fastai_builtin(FastaiMixUp(.4))
     yield 'fastai CutMix', lambda: fastai_builtin(FastaiCutMix(1.))
     yield 'timm Mixup, MixUp batch mode', lambda: timm_mixup(mixup_alpha=.4, cutmix_alpha=0., mode='batch')
