@@ -27,7 +27,13 @@ demo: env
 # Every test: all notebooks under nbdev_test, the pytest suite, the pytest suite again with the newest fastai, and the docs site
 test: test-notebooks test-pytest test-newest test-docs
 
-test-notebooks: env
+# The comparison notebook's real peers (TensorFlow/Keras, Paddle) in the development environment
+$(VENV)/.compare-installed: requirements-compare.txt $(VENV)/.installed
+	$(VENV)/bin/pip install -q -r requirements-compare.txt
+	$(VENV)/bin/pip check
+	touch $@
+
+test-notebooks: env $(VENV)/.compare-installed
 	$(VENV)/bin/nbdev_test --n_workers 2 --do_print
 
 test-pytest: env
