@@ -3,6 +3,7 @@ import json, math, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 import torch.distributed as dist
+from test_precision import CALLBACK_NAMES
 
 WORKER = Path(__file__).with_name('ddp_worker.py')
 TIMEOUT_S = 240  # about 30 s on two busy cores; a hung rank is killed well before CI's budget
@@ -34,7 +35,6 @@ def ranks(tmp_path_factory):
     launch(out_dir)
     return [json.loads((out_dir / f'rank{rank}.json').read_text()) for rank in (0, 1)]
 
-CALLBACK_NAMES = ['MixUp', 'CutMix', 'MixUpCutMix', 'Cutout']
 needs_gloo = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()), reason="this torch build has no torch.distributed gloo backend")
 
 @needs_gloo

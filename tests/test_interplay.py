@@ -1,7 +1,7 @@
 "Each callback next to the rest of fastai: fine_tune, lr_find, GradientAccumulation, early stopping and saving, summary, TTA, and other mixing callbacks."
 import pytest, torch
 from fastai.vision.all import (Callback, Learner, CrossEntropyLossFlat, GradientAccumulation, EarlyStoppingCallback, SaveModelCallback,
-                               TrainEvalCallback, set_seed)
+                               set_seed)
 from fastai.callback.mixup import MixUp as FastaiMixUp, CutMix as FastaiCutMix
 from mixaug_fastai.all import *
 from conftest import make_dls, quick_learner, tiny_model

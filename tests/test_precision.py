@@ -20,8 +20,8 @@ def expected_loss(batch) -> torch.Tensor:
     pred, y = batch['pred'].double(), batch['y']
     own = F.cross_entropy(pred, y, reduction='none')
     if batch['lam'] is None: return own.mean()
-    lam = torch.as_tensor(batch['lam'], dtype=torch.float64)
-    return (lam * own + (1 - lam) * F.cross_entropy(pred, y[batch['perm']], reduction='none')).mean()
+    lam = torch.as_tensor(batch['lam'], dtype=torch.float64, device=pred.device)
+    return (lam * own + (1 - lam) * F.cross_entropy(pred, y[batch['perm'].to(y.device)], reduction='none')).mean()
 
 @pytest.mark.parametrize('make_cb', ALL_CALLBACKS, ids=CALLBACK_NAMES)
 def test_bf16_autocast_on_the_cpu(make_cb):
