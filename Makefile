@@ -37,11 +37,11 @@ test-notebooks: env $(VENV)/.compare-installed
 	$(VENV)/bin/nbdev_test --n_workers 2 --do_print
 
 test-pytest: env
-	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider
+	$(VENV)/bin/python -m pytest tests -q -rs -p no:cacheprovider
 
 test-newest: $(VENV_NEWEST)/.installed
 	$(VENV_NEWEST)/bin/python -c "import fastai, fastcore; print('newest env: fastai', fastai.__version__, 'fastcore', fastcore.__version__)"
-	$(VENV_NEWEST)/bin/python -m pytest tests -q -p no:cacheprovider
+	$(VENV_NEWEST)/bin/python -m pytest tests -q -rs -p no:cacheprovider
 
 # The docs site in _docs/ and README.md: nbdev_docs when quarto is on PATH, else nbdev_proc_nbs + nbconvert (tools/build_docs.py)
 docs: env

@@ -9,24 +9,38 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 from fastai.callback.core import Callback
-from fastai.torch_core import TensorImage, show_image
+from fastai.callback.mixup import MixHandler
+from fastai.torch_core import TensorImage, show_image, rank_distrib
 from fastai.vision.data import get_grid
-from .core import (require, check_image_batch, make_generator, draw_mixup, draw_cutmix, draw_cutout,
-                                mix_images_, erase_)
+from .core import (require, check_image_batch, make_generator, torch_seed, SMALLEST_ALPHA, draw_mixup, draw_cutmix,
+                                draw_cutout, mix_images_, erase_)
 from .loss import check_loss_func, mixed_loss
 
 # %% auto #0
-__all__ = ['require_alpha', 'require_probability', 'MixAugmentation', 'MixUp', 'CutMix', 'MixUpCutMix', 'Cutout',
-           'show_mix_batch']
+__all__ = ['require_alpha', 'require_probability', 'require_single_pairing', 'MixAugmentation', 'MixUp', 'CutMix', 'MixUpCutMix',
+           'Cutout', 'show_mix_batch']
 
 # %% ../nbs/02_callbacks.ipynb #c4df149a
 def require_alpha(name:str, alpha:float):
     "Check a Beta(alpha, alpha) concentration."
-    require(isinstance(alpha, (int, float)) and 0 < alpha < math.inf, name, alpha, 'a finite number > 0 (the concentration of Beta(alpha, alpha))')
+    require(isinstance(alpha, (int, float)) and SMALLEST_ALPHA <= alpha < math.inf, name, alpha,
+            f'a finite number >= {SMALLEST_ALPHA} (the concentration of Beta(alpha, alpha))')
 
 def require_probability(name:str, value:float):
     "Check a probability."
     require(isinstance(value, (int, float)) and 0 <= value <= 1, name, value, 'a probability in [0, 1]')
+
+# %% ../nbs/02_callbacks.ipynb #fe38ad48
+def _pairs_samples(cb) -> bool: return (isinstance(cb, MixAugmentation) and cb.pairs_samples) or isinstance(cb, MixHandler)
+
+def require_single_pairing(cb, cbs):
+    "Raise a `ValueError` if a callback in `cbs` other than `cb` also mixes samples with partners (ours, or fastai's `MixUp`/`CutMix`)."
+    other = next((c for c in cbs if c is not cb and _pairs_samples(c)), None)
+    if other is None: return
+    name = lambda c: ("fastai's " if isinstance(c, MixHandler) else '') + type(c).__name__
+    raise ValueError(f"{name(cb)} and {name(other)} both mix each image with a partner "
+                     "and weigh two labels' losses, and a batch's loss can follow only one pairing: attach one of them "
+                     "(MixUpCutMix switches between MixUp and CutMix per batch; Cutout combines with any of them)")
 
 # %% ../nbs/02_callbacks.ipynb #f2faba3c
 class MixAugmentation(Callback):
@@ -36,7 +50,7 @@ class MixAugmentation(Callback):
 
     def __init__(self,
         p_batch:float=1., # probability that a training batch is augmented
-        seed:int|None=None, # seed of the callback's generator, reset at each fit; None seeds it from torch's global generator (fastai's `set_seed`)
+        seed:int|None=None, # seed of the callback's generator, reset at each fit; None: from torch's global generator (fastai's `set_seed`) plus the process rank
         skip_last_epochs:int=0, # the last this many epochs of each fit are trained without augmentation
     ):
         super().__init__()
@@ -57,8 +71,11 @@ class MixAugmentation(Callback):
         return getattr(self.draw, 'perm', None)
 
     def before_fit(self):
-        if self.pairs_samples: check_loss_func(self.learn.loss_func)
-        self.generator, self.draw = make_generator(self.seed), None
+        if self.pairs_samples:
+            require_single_pairing(self, self.learn.cbs)
+            check_loss_func(self.learn.loss_func)
+        # without a seed, add the rank: data-parallel processes seeded alike by `set_seed` must not mix their batches alike
+        self.generator, self.draw = make_generator(torch_seed() + rank_distrib() if self.seed is None else self.seed), None
 
     def before_batch(self):
         self.draw = None

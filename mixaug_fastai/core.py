@@ -10,10 +10,11 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['BATCH_WIDE_BELOW', 'require', 'check_image_batch', 'make_generator', 'log_gamma_sample', 'sample_beta',
-           'random_derangement', 'cycles_of', 'replace_along_cycles_', 'centred_boxes', 'uniform_centres', 'box_area',
-           'cutmix_boxes', 'own_fraction', 'MixDraw', 'CutoutDraw', 'draw_mixup', 'draw_cutmix', 'cutout_side',
-           'draw_cutout', 'batch_wide', 'to_device', 'blend_', 'paste_', 'mix_images_', 'hole_mask', 'erase_']
+__all__ = ['SMALLEST_ALPHA', 'BATCH_WIDE_BELOW', 'require', 'check_image_batch', 'torch_seed', 'make_generator',
+           'log_gamma_sample', 'sample_beta', 'random_derangement', 'cycles_of', 'replace_along_cycles_',
+           'centred_boxes', 'uniform_centres', 'box_area', 'cutmix_boxes', 'own_fraction', 'MixDraw', 'CutoutDraw',
+           'draw_mixup', 'draw_cutmix', 'cutout_side', 'draw_cutout', 'batch_wide', 'to_device', 'blend_', 'paste_',
+           'mix_images_', 'hole_mask', 'erase_']
 
 # %% ../nbs/00_core.ipynb #f60a9d91
 def require(ok:bool, name:str, value, allowed:str):
@@ -30,10 +31,15 @@ def check_image_batch(images, who:str):
             "it augments image batches only, not tabular or text batches")
     raise TypeError(f"{who} needs a floating-point image batch of shape (bs, channels, height, width); got {got}: {hint}")
 
+# %% ../nbs/00_core.ipynb #2174bd84
+def torch_seed() -> int:
+    "A seed drawn from torch's global generator, so that fastai's `set_seed` governs it."
+    return int(torch.randint(2**62, ()))
+
 # %% ../nbs/00_core.ipynb #4239401e
 def make_generator(seed:int|None=None) -> torch.Generator:
     "A CPU generator seeded with `seed`, or from torch's global generator when `seed` is None."
-    if seed is None: seed = int(torch.randint(2**62, ()))
+    if seed is None: seed = torch_seed()
     return torch.Generator().manual_seed(seed)
 
 # %% ../nbs/00_core.ipynb #c826648b
@@ -56,9 +62,11 @@ def log_gamma_sample(concentration:float, n:int, generator:torch.Generator) -> T
     return out
 
 # %% ../nbs/00_core.ipynb #7e499c7a
+SMALLEST_ALPHA = 1e-300 # below about 2e-307 the log of a Gamma draw overflows float64 and Beta draws turn into NaN
+
 def sample_beta(alpha:float, n:int, generator:torch.Generator) -> Tensor:
     "`n` draws from Beta(`alpha`, `alpha`) as a float64 tensor."
-    require(0 < alpha < math.inf, 'alpha', alpha, 'a finite number > 0')
+    require(SMALLEST_ALPHA <= alpha < math.inf, 'alpha', alpha, f'a finite number >= {SMALLEST_ALPHA}')
     log_x, log_y = log_gamma_sample(alpha, 2 * n, generator).view(2, n)
     return torch.sigmoid(log_x - log_y)
 

@@ -1,4 +1,5 @@
 "Shared fixtures: small generated image data and a tiny model, so Learner tests run in seconds on the CPU."
+import sys
 import pytest, torch
 from torch import nn
 import torch.nn.functional as F
@@ -28,6 +29,10 @@ def make_learner(dls=None, loss_func=None, **kwargs):
     torch.manual_seed(0)
     return Learner(dls or make_dls(), tiny_model(), loss_func=loss_func or CrossEntropyLossFlat(), **kwargs)
 
+def quick_learner(**kwargs):
+    "`make_learner` on DataLoaders without worker processes, which start a fit several times faster on 2 cores."
+    return make_learner(make_dls(num_workers=0), **kwargs)
+
 @pytest.fixture
 def learn(): return make_learner()
 
@@ -46,3 +51,10 @@ def write_image_folder(path, per_class=12, size=(40, 24), seed=0):
 def folder_dls(tmp_path):
     from fastai.vision.all import ImageDataLoaders
     return ImageDataLoaders.from_folder(write_image_folder(tmp_path / 'images'), valid_pct=.25, seed=0, bs=6, device='cpu', num_workers=0)
+
+def pytest_terminal_summary(terminalreporter):
+    "Say how many generated cases the fuzz tests ran (tests/test_fuzz.py counts them)."
+    fuzz = sys.modules.get('test_fuzz')
+    if fuzz is not None and fuzz.CASES:
+        counts = ', '.join(f'{name}: {n}' for name, n in sorted(fuzz.CASES.items()))
+        terminalreporter.write_line(f"fuzz cases run: {sum(fuzz.CASES.values())} ({counts})")
