@@ -40,7 +40,7 @@ def test_conversion_is_cached(weights_cache):
     assert not list(weights_cache.glob('*.partial'))
 
 def test_converted_weights_recognise_sample_photos(weights_cache):
-    "Proof the weights are ImageNet's: a daisy is a daisy and the Chinese temple has a church or monastery among its top 3 (random weights: about 3 in 1000)."
+    "Proof the weights are ImageNet's: the flower is a daisy and the Chinese palace has a church or monastery among its top 3 (random weights: about 3 in 1000)."
     from sklearn.datasets import load_sample_image
     model = imagenet_classifier()
     flower = top_imagenet_classes(model, Image.fromarray(load_sample_image('flower.jpg')))
