@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, json, math, os, sys, time
 from contextlib import nullcontext
-from dataclasses import dataclass, asdict, fields
+from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -219,7 +219,7 @@ def settings_from_args(args:argparse.Namespace) -> TutorialSettings:
     "`default_settings` for the device, with the options given on the command line."
     settings = default_settings(args.device, quick=args.quick)
     given = {f.name: getattr(args, f.name) for f in fields(settings) if getattr(args, f.name, None) is not None}
-    return TutorialSettings(**{**asdict(settings), **given, **{k: tuple(v) for k, v in given.items() if isinstance(v, list)}})
+    return replace(settings, **{name: tuple(value) if isinstance(value, list) else value for name, value in given.items()})
 
 def main(argv=None):
     "Run the comparison as the command line says and write the results folder."
