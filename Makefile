@@ -4,7 +4,7 @@ VENV ?= .venv
 VENV_NEWEST ?= .venv-newest
 PYTHON ?= python3
 
-.PHONY: env demo bench docs test test-notebooks test-pytest test-newest test-docs export clean-nbs
+.PHONY: env demo tutorial bench docs test test-notebooks test-pytest test-newest test-docs export clean-nbs
 
 $(VENV)/.installed: requirements-dev.txt setup.py settings.ini
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ env: $(VENV)/.installed
 # The main job: a short fit on generated data with each callback
 demo: env
 	$(VENV)/bin/python examples/demo_fit.py
+
+# The course's main job (issue 3): fine-tune roses vs tulips with each augmentation over several seeds; writes results/tutorial/
+tutorial: env
+	$(VENV)/bin/python -m mixaug_fastai.tutorial --out results/tutorial
 
 # Every test: all notebooks under nbdev_test, the pytest suite, the pytest suite again with the newest fastai, and the docs site
 test: test-notebooks test-pytest test-newest test-docs
