@@ -80,7 +80,7 @@ class MixAugmentation(Callback):
     def before_batch(self):
         self.draw = None
         images = self.learn.xb[0]
-        check_image_batch(images, type(self).__name__)
+        self.check_images(images)
         if not self._augments_batch(len(images)): return
         self.draw = self.draw_for(images.shape, self.generator)
         self.apply_(images.as_subclass(Tensor), self.draw, self.generator)
@@ -93,6 +93,10 @@ class MixAugmentation(Callback):
         if self.draw is None or not self.pairs_samples: return
         self.learn.loss_grad = mixed_loss(self.learn.loss_func, self.learn.pred, self.learn.yb, self.draw.perm, self.draw.lam)
         self.learn.loss = self.learn.loss_grad.clone()
+
+    def check_images(self, images:Tensor):
+        "Raise a clear error for a batch this callback cannot augment; runs on every training batch, augmented or not."
+        check_image_batch(images, type(self).__name__)
 
     def draw_for(self, shape:torch.Size, generator:torch.Generator):
         "Parameters for a batch of `shape`; subclasses say how."
@@ -190,9 +194,12 @@ class Cutout(MixAugmentation):
 
     def draw_for(self, shape, generator): return draw_cutout(shape[0], shape[-2], shape[-1], self.n_holes, self.length, generator)
 
-    def apply_(self, images, draw, generator):
+    def check_images(self, images):
+        super().check_images(images)
         if not isinstance(self.fill, (int, float, str)):
             require(len(self.fill) == images.shape[1], 'fill', self.fill, f'one value per channel ({images.shape[1]} channels)')
+
+    def apply_(self, images, draw, generator):
         if self.fill == 'noise' and images.device.type != 'cpu':
             generator = torch.Generator(images.device).manual_seed(int(torch.randint(2**62, (), generator=generator)))
         erase_(images, draw.holes, self.fill, generator)

@@ -160,6 +160,8 @@ def test_bad_batches_and_losses_are_rejected_at_fit_time():
     as_bytes = DataLoaders.from_dsets([(torch.zeros(3, 8, 8, dtype=torch.uint8), 0)] * 8, [(torch.zeros(3, 8, 8, dtype=torch.uint8), 0)] * 8, bs=4, device='cpu')
     with pytest.raises(TypeError, match='torch.uint8'): Learner(as_bytes, tiny_model(), loss_func=CrossEntropyLossFlat()).fit(1, cbs=MixUp())
     with pytest.raises(TypeError, match='reduction'): make_learner(loss_func=lambda pred, y: F.cross_entropy(pred, y)).fit(1, cbs=MixUp())
+    # a per-channel fill that does not fit the images fails on the first training batch, even one p_batch leaves alone
+    with pytest.raises(ValueError, match=r'fill must be one value per channel \(3 channels\)'): make_learner().fit(1, cbs=Cutout(fill=(0., 1.), p_batch=0.))
 
 def test_export_and_load_learner_with_the_callback_attached(folder_dls, tmp_path):
     learn = Learner(folder_dls, tiny_model(2), loss_func=CrossEntropyLossFlat(), cbs=CutMix(.7, p_batch=.3, seed=5)); learn.fit(1)
