@@ -118,7 +118,7 @@ class MixUp(MixAugmentation):
         p_batch:float=1., # probability that a training batch is augmented
         per_sample:bool=True, # one lam per sample (as fastai) or one for the whole batch
         own_dominates:bool=True, # lam = max(lam, 1 - lam): every image stays mostly itself (as fastai)
-        seed:int|None=None, # seed of the callback's generator; None: from torch's global generator
+        seed:int|None=None, # seed of the callback's generator; None: from torch's global generator plus the process rank
         skip_last_epochs:int=0, # the last this many epochs of each fit are trained without augmentation
     ):
         super().__init__(p_batch, seed, skip_last_epochs)
@@ -134,7 +134,7 @@ class CutMix(MixAugmentation):
         alpha:float=1., # concentration of Beta(alpha, alpha), the law of the box's lam before clipping
         p_batch:float=1., # probability that a training batch is augmented
         per_sample:bool=False, # one box (and lam) per sample instead of one for the whole batch
-        seed:int|None=None, # seed of the callback's generator; None: from torch's global generator
+        seed:int|None=None, # seed of the callback's generator; None: from torch's global generator plus the process rank
         skip_last_epochs:int=0, # the last this many epochs of each fit are trained without augmentation
     ):
         super().__init__(p_batch, seed, skip_last_epochs)
@@ -151,7 +151,7 @@ class MixUpCutMix(MixAugmentation):
         cutmix_alpha:float=1., # CutMix's Beta concentration
         switch_prob:float=.5, # probability that an augmented batch is a CutMix batch
         p_batch:float=1., # probability that a training batch is augmented
-        seed:int|None=None, # seed of the callback's generator; None: from torch's global generator
+        seed:int|None=None, # seed of the callback's generator; None: from torch's global generator plus the process rank
         skip_last_epochs:int=0, # the last this many epochs of each fit are trained without augmentation
     ):
         super().__init__(p_batch, seed, skip_last_epochs)
@@ -177,7 +177,7 @@ class Cutout(MixAugmentation):
         length:int|float=.5, # hole side: pixels if an int, fraction of the shorter image side if a float (CIFAR-10 in the paper: 16 of 32 px)
         p_batch:float=1., # probability that a training batch is augmented
         fill:float|Sequence[float]|str=0., # value of erased pixels: a number, one number per channel, or 'noise' (standard normal)
-        seed:int|None=None, # seed of the callback's generator; None: from torch's global generator
+        seed:int|None=None, # seed of the callback's generator; None: from torch's global generator plus the process rank
         skip_last_epochs:int=0, # the last this many epochs of each fit are trained without augmentation
     ):
         super().__init__(p_batch, seed, skip_last_epochs)
