@@ -4,15 +4,16 @@
 
 # %% ../nbs/02_callbacks.ipynb #b23ae711
 from __future__ import annotations
-import math
 from collections.abc import Sequence
+import numpy as np
 import torch
 from torch import Tensor
 from fastai.callback.core import Callback
 from fastai.callback.mixup import MixHandler
 from fastai.torch_core import TensorImage, show_image, rank_distrib
 from fastai.vision.data import get_grid
-from .core import (require, check_image_batch, make_generator, torch_seed, SMALLEST_ALPHA, draw_mixup, draw_cutmix,
+from .core import (require, check_image_batch, make_generator, torch_seed, SMALLEST_ALPHA, LARGEST_ALPHA,
+                                draw_mixup, draw_cutmix,
                                 draw_cutout, mix_images_, erase_)
 from .loss import check_loss_func, mixed_loss
 
@@ -23,8 +24,8 @@ __all__ = ['require_alpha', 'require_probability', 'require_single_pairing', 'Mi
 # %% ../nbs/02_callbacks.ipynb #c4df149a
 def require_alpha(name:str, alpha:float):
     "Check a Beta(alpha, alpha) concentration."
-    require(isinstance(alpha, (int, float)) and SMALLEST_ALPHA <= alpha < math.inf, name, alpha,
-            f'a finite number >= {SMALLEST_ALPHA} (the concentration of Beta(alpha, alpha))')
+    require(isinstance(alpha, (int, float)) and SMALLEST_ALPHA <= alpha <= LARGEST_ALPHA, name, alpha,
+            f'a number in [{SMALLEST_ALPHA}, {LARGEST_ALPHA}] (the concentration of Beta(alpha, alpha))')
 
 def require_probability(name:str, value:float):
     "Check a probability."
@@ -87,7 +88,7 @@ class MixAugmentation(Callback):
 
     def _augments_batch(self, bs:int) -> bool:
         if self.epoch >= self.n_epoch - self.skip_last_epochs or (self.pairs_samples and bs < 2): return False
-        return torch.rand((), generator=self.generator, dtype=torch.float64).item() < self.p_batch
+        return self.generator.random() < self.p_batch
 
     def after_loss(self):
         if self.draw is None or not self.pairs_samples: return
@@ -98,17 +99,13 @@ class MixAugmentation(Callback):
         "Raise a clear error for a batch this callback cannot augment; runs on every training batch, augmented or not."
         check_image_batch(images, type(self).__name__)
 
-    def draw_for(self, shape:torch.Size, generator:torch.Generator):
+    def draw_for(self, shape:torch.Size, generator:np.random.Generator):
         "Parameters for a batch of `shape`; subclasses say how."
         raise NotImplementedError
 
-    def apply_(self, images:Tensor, draw, generator:torch.Generator):
+    def apply_(self, images:Tensor, draw, generator:np.random.Generator):
         "Apply `draw` to `images` in place."
         mix_images_(images, draw)
-
-    def __getstate__(self):
-        # a torch.Generator cannot be pickled; a new one is made at the next fit
-        return {**self.__dict__, 'generator': None, 'draw': None}
 
 # %% ../nbs/02_callbacks.ipynb #30d3a7a2
 class MixUp(MixAugmentation):
@@ -161,7 +158,7 @@ class MixUpCutMix(MixAugmentation):
         self.switch_prob = switch_prob
 
     def draw_for(self, shape, generator):
-        chosen = self.cutmix if torch.rand((), generator=generator, dtype=torch.float64).item() < self.switch_prob else self.mixup
+        chosen = self.cutmix if generator.random() < self.switch_prob else self.mixup
         return chosen.draw_for(shape, generator)
 
 # %% ../nbs/02_callbacks.ipynb #067bcfa1
@@ -200,9 +197,9 @@ class Cutout(MixAugmentation):
             require(len(self.fill) == images.shape[1], 'fill', self.fill, f'one value per channel ({images.shape[1]} channels)')
 
     def apply_(self, images, draw, generator):
-        if self.fill == 'noise' and images.device.type != 'cpu':
-            generator = torch.Generator(images.device).manual_seed(int(torch.randint(2**62, (), generator=generator)))
-        erase_(images, draw.holes, self.fill, generator)
+        # noise is drawn where the images are, by a torch generator seeded from the callback's: no noise crosses to the device
+        noise = torch.Generator(images.device).manual_seed(int(generator.integers(2**62))) if self.fill == 'noise' else None
+        erase_(images, draw.holes, self.fill, noise)
 
 # %% ../nbs/02_callbacks.ipynb #19c91eb8
 def _label(vocab, target) -> str:

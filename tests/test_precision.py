@@ -1,4 +1,5 @@
 "Mixed precision: bf16 autocast on the CPU, half-precision batches, extreme lam; fp16 training on a GPU when there is one."
+import math
 import pytest, torch
 import torch.nn.functional as F
 from fastai.vision.all import Callback, CrossEntropyLossFlat, set_seed
@@ -88,6 +89,19 @@ def test_smallest_alpha_trains_with_lam_at_0_or_1(make_cb):
         else:  # a box of the image's size around any centre keeps at least half of each side after clipping
             sides = torch.stack([draw.boxes[:, 2] - draw.boxes[:, 0], draw.boxes[:, 3] - draw.boxes[:, 1]], 1)
             assert ((sides == 0).all(1) | ((sides[:, 0] >= height // 2) & (sides[:, 1] >= width // 2))).all()
+        assert torch.isfinite(batch['loss']) and torch.allclose(batch['loss'].double(), expected_loss(batch), rtol=1e-2)
+
+@pytest.mark.parametrize('make_cb', [lambda: MixUp(LARGEST_ALPHA, own_dominates=False), lambda: CutMix(LARGEST_ALPHA, per_sample=True)], ids=['MixUp', 'CutMix'])
+def test_largest_alpha_trains_with_lam_at_one_half(make_cb):
+    "Beta(1e300, 1e300) is 1/2 in float64: MixUp blends two halves, CutMix boxes have sides floor(sqrt(1/2) * side), of which clipping keeps at least half."
+    learn = quick_learner(cbs=CPUAutocast())
+    for batch in recorded_fit(learn, make_cb()):
+        draw, (height, width) = batch['draw'], batch['raw'].shape[-2:]
+        if draw.boxes is None: assert (torch.as_tensor(draw.lam) == .5).all()
+        else:
+            full = torch.tensor([math.floor(math.sqrt(.5) * height), math.floor(math.sqrt(.5) * width)])
+            sides = torch.stack([draw.boxes[:, 2] - draw.boxes[:, 0], draw.boxes[:, 3] - draw.boxes[:, 1]], 1)
+            assert ((full // 2 <= sides) & (sides <= full)).all()
         assert torch.isfinite(batch['loss']) and torch.allclose(batch['loss'].double(), expected_loss(batch), rtol=1e-2)
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="learn.to_fp16() needs a CUDA GPU; none here (bf16 on the CPU is tested above)")
