@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #48330ef2
 from __future__ import annotations
-import inspect, math
+import functools, inspect, math
 from dataclasses import dataclass
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ __all__ = ['SMALLEST_ALPHA', 'LARGEST_ALPHA', 'BATCH_WIDE_BELOW', 'require', 'ch
            'sample_beta', 'random_derangement', 'cycles_of', 'replace_along_cycles_', 'centred_boxes',
            'uniform_centres', 'box_area', 'cutmix_boxes', 'own_fraction', 'MixDraw', 'CutoutDraw', 'record_lam',
            'draw_mixup', 'draw_cutmix', 'cutout_side', 'draw_cutout', 'batch_wide', 'to_device', 'blend_', 'paste_',
-           'mix_images_', 'hole_mask', 'erase_']
+           'mix_images_', 'hole_spans', 'keep_mask', 'erase_']
 
 # %% ../nbs/00_core.ipynb #f60a9d91
 def require(ok:bool, name:str, value, allowed:str):
@@ -56,7 +56,8 @@ def random_derangement(n:int, generator:np.random.Generator) -> np.ndarray:
     require(n >= 2, 'n', n, 'at least 2 (a single sample has no partner)')
     order = generator.permutation(n)
     perm = np.empty_like(order)
-    perm[order] = np.roll(order, -1)
+    perm[order[:-1]] = order[1:]  # each sample's partner is the next one in the order...
+    perm[order[-1]] = order[0]    # ...and the last one's is the first
     return perm
 
 # %% ../nbs/00_core.ipynb #688e6d93
@@ -183,20 +184,27 @@ def mix_images_(images:Tensor, draw:MixDraw) -> Tensor:
     return blend_(images, draw.perm, draw.lam) if draw.boxes is None else paste_(images, draw.perm, draw.boxes)
 
 # %% ../nbs/00_core.ipynb #460b4beb
-def hole_mask(holes:Tensor, height:int, width:int, like:Tensor) -> Tensor:
-    "(bs, 1, `height`, `width`) booleans on the device of `like`: True inside any of each sample's `holes` (bs, n_holes, 4)."
-    top, left, bottom, right = to_device(holes, like).unbind(-1)
-    rows, columns = torch.arange(height, device=like.device), torch.arange(width, device=like.device)
-    in_rows = (rows >= top[..., None]) & (rows < bottom[..., None])
-    in_columns = (columns >= left[..., None]) & (columns < right[..., None])
-    return (in_rows[..., :, None] & in_columns[..., None, :]).any(1, keepdim=True)
+def hole_spans(holes:Tensor, height:int, width:int, like:Tensor) -> tuple[Tensor, Tensor]:
+    "Which rows (bs, n_holes, `height`) and columns (bs, n_holes, `width`) each of the `holes` (a host tensor) spans, as 0/1 in the dtype and on the device of `like`."
+    top, left, bottom, right = holes.numpy().transpose(2, 0, 1)
+    spans = lambda start, end, size: (start[..., None] <= np.arange(size)) & (np.arange(size) < end[..., None])
+    as_like = lambda spans: to_device(torch.from_numpy(spans.astype(np.float32)), like).to(like.dtype)
+    return as_like(spans(top, bottom, height)), as_like(spans(left, right, width))
+
+def keep_mask(holes:Tensor, height:int, width:int, like:Tensor) -> Tensor:
+    "(bs, 1, `height`, `width`): 0 inside any of each sample's `holes` (bs, n_holes, 4), 1 elsewhere, in the dtype and on the device of `like`."
+    in_rows, in_columns = hole_spans(holes, height, width, like)
+    # 1 minus the outer product of a hole's rows and columns is 0 inside that hole; the product over holes is 0 inside any
+    outside_each = (1 - rows[:, :, None] * columns[:, None] for rows, columns in zip(in_rows.unbind(1), in_columns.unbind(1)))
+    return functools.reduce(torch.Tensor.mul_, outside_each)[:, None]
 
 def erase_(images:Tensor, holes:Tensor, fill:float|tuple|str=0., generator:torch.Generator|None=None) -> Tensor:
-    "Cutout in place: fill each sample's `holes` (bs, n_holes, 4) with a number, one number per channel, or 'noise' (standard normal, from `generator` on the images' device)."
+    "Cutout in place: fill each sample's `holes` (bs, n_holes, 4, on the host) with a number, one number per channel, or 'noise' (standard normal, from `generator` on the images' device)."
     if fill != 'noise' and batch_wide(images, images[0].numel()):
-        inside = hole_mask(holes, *images.shape[-2:], like=images)
-        if isinstance(fill, (int, float)): return images.masked_fill_(inside, fill)
-        return images.copy_(torch.where(inside, to_device(torch.tensor(fill, dtype=images.dtype).view(-1, 1, 1), images), images))
+        keep = keep_mask(holes, *images.shape[-2:], like=images)
+        images.mul_(keep)
+        if isinstance(fill, (int, float)): return images if fill == 0 else images.add_(1 - keep, alpha=fill)
+        return images.addcmul_(1 - keep, to_device(torch.tensor(fill, dtype=images.dtype).view(-1, 1, 1), images))
     for image, image_holes in zip(images, holes.tolist()):
         for top, left, bottom, right in image_holes:
             region = image[:, top:bottom, left:right]
