@@ -15,6 +15,7 @@ from mixaug_fastai.all import MixUp, CutMix, Cutout, make_generator
 SHAPES = [(64, 3, 224, 224), (256, 3, 32, 32)]
 NUM_CLASSES = 10
 COPY_FLOOR = 'copy: copy_() into a preallocated batch'
+PER_BATCH_ROUNDS = (1, 6) # back to back, then interleaved in 6 rounds
 
 def copy_into_buffer():
     "A batch copy without allocation: the memory-traffic floor of rewriting every pixel (clone also pays for fresh pages)."
@@ -86,18 +87,32 @@ def methods():
     yield 'kornia RandomMixUpV2', lambda: kornia_aug('RandomMixUpV2')
     yield 'kornia RandomCutMixV2', lambda: kornia_aug('RandomCutMixV2')
 
-def paired_median_ms(run, source, targets, repeats, device):
-    """Median times of `run` and of a plain clone of the batch, measured alternately on a fresh copy of `source`
-    (refilled outside the timer, since most methods work in place), so that drifts in machine load hit both alike."""
+def paired_timer(source, targets, device):
+    """A function timing `run` on a fresh copy of `source` (refilled outside the timer, since most methods work in place)
+    and then a plain clone of the batch: one (ms of `run`, ms of clone) pair, so that drifts in machine load hit both alike."""
     work = source.clone()
     synchronize = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
     def timed(f):
         work.copy_(source); synchronize()
         start = time.perf_counter(); f(); synchronize()
         return (time.perf_counter() - start) * 1e3
-    for _ in range(5): timed(lambda: run(work, targets)); timed(work.clone)
-    pairs = [(timed(lambda: run(work, targets)), timed(work.clone)) for _ in range(repeats)]
-    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+    return lambda run: (timed(lambda: run(work, targets)), timed(work.clone))
+
+def paired_medians_ms(runs, timers, repeats, rounds):
+    """{(name, shape): (median ms, median ms of the clone timed with it)}. The `repeats` runs of each method are spread over
+    `rounds` interleaved rounds of all methods, so that a burst of load on the machine cannot fall on one method's runs alone."""
+    pairs = {(name, shape): [] for name in runs for shape in timers}
+    for name, run in runs.items():
+        for timer in timers.values():
+            for _ in range(5): timer(run)  # warm-up
+    gc.collect(); gc.disable()  # as timeit does: a collection of the whole process's objects would land on whichever run triggers it
+    try:
+        for round in range(rounds):
+            for shape, timer in timers.items():
+                for name, run in runs.items():
+                    pairs[name, shape] += [timer(run) for _ in range(repeats // rounds)]
+    finally: gc.enable()
+    return {key: (statistics.median(p[0] for p in ps), statistics.median(p[1] for p in ps)) for key, ps in pairs.items()}
 
 def host_device_syncs(run, source, targets):
     "Number of synchronising CUDA calls one run makes, counted by torch's sync debug mode."
@@ -109,16 +124,17 @@ def host_device_syncs(run, source, targets):
         finally: torch.cuda.set_sync_debug_mode('default')
     return sum('synchroniz' in str(w.message) for w in caught)
 
-def per_batch_table(device, repeats):
+def per_batch_table(device, repeats, rounds):
     """Each method's median ms per shape, its ratio to a clone timed alternately with it, and its ratio to the
     copy_() floor (both copies read and write the whole batch once; clone also pays for fresh pages)."""
     sources = {shape: (torch.rand(shape, device=device), torch.randint(0, NUM_CLASSES, (shape[0],), device=device)) for shape in SHAPES}
-    timings, syncs = {}, {}
+    runs, missing, syncs = {}, {}, {}
     for name, make in methods():
-        try: run = make()
-        except ImportError as e: timings[name] = f"not installed: {e.name}"; continue
-        timings[name] = [paired_median_ms(run, *sources[shape], repeats, device) for shape in SHAPES]
-        if device == 'cuda': syncs[name] = host_device_syncs(run, *sources[SHAPES[0]])
+        try: runs[name] = make()
+        except ImportError as e: missing[name] = f"not installed: {e.name}"; continue
+        if device == 'cuda': syncs[name] = host_device_syncs(runs[name], *sources[SHAPES[0]])
+    medians = paired_medians_ms(runs, {shape: paired_timer(*sources[shape], device) for shape in SHAPES}, repeats, rounds)
+    timings = {name: missing.get(name) or [medians[name, shape] for shape in SHAPES] for name in [*runs, *missing]}
     floor = [ms for ms, _ in timings[COPY_FLOOR]]
     rows = []
     for name, timing in timings.items():
@@ -133,7 +149,7 @@ def generated_dls(n=2048, size=64, bs=64, device='cpu'):
     g = torch.Generator().manual_seed(0)
     images, labels = torch.rand(n, 3, size, size, generator=g), torch.randint(0, NUM_CLASSES, (n,), generator=g)
     items = [(TensorImage(x), TensorCategory(y)) for x, y in zip(images, labels)]
-    return DataLoaders.from_dsets(items, items[:bs], bs=bs, device=device)
+    return DataLoaders.from_dsets(items, items[:bs], bs=bs, device=device, num_workers=0)
 
 def time_events(cbs, events=('before_batch', 'after_loss')):
     "Wrap the `events` methods each callback in `cbs` has so that the seconds spent in them add up in a list; return the list."
@@ -147,13 +163,23 @@ def time_events(cbs, events=('before_batch', 'after_loss')):
             object.__setattr__(cb, event, timed)
     return seconds
 
-def epoch_images_per_second(dls, cbs):
-    """Images per second of one training epoch (after a warm-up epoch) of a small CNN with callbacks `cbs`,
+def tiny_cnn():
+    "Two convolutions: a step so cheap that any fixed per-batch cost shows."
+    return nn.Sequential(nn.Conv2d(3, 32, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, NUM_CLASSES))
+
+def resnet18():
+    "torchvision's ResNet-18, untrained: the size of model people fine-tune with these augmentations."
+    return torchvision.models.resnet18(num_classes=NUM_CLASSES)
+
+# name: (model, images per epoch, rounds): ResNet-18 takes about 14 times as long per image, so it gets fewer images and rounds
+MODELS = {'a tiny CNN': (tiny_cnn, 2048, 7), 'ResNet-18': (resnet18, 512, 3)}
+
+def epoch_images_per_second(dls, cbs, make_model=tiny_cnn):
+    """Images per second of one training epoch (after a warm-up epoch) of `make_model()` with callbacks `cbs`,
     and the share of that epoch spent inside the callbacks' before_batch and after_loss."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 32, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
-                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, NUM_CLASSES))
-    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), cbs=cbs)
+    learn = Learner(dls, make_model(), loss_func=CrossEntropyLossFlat(), cbs=cbs)
     inside = time_events(cbs)
     with learn.no_bar(), learn.no_logging():
         learn.fit(1, 1e-3)  # warm-up
@@ -161,17 +187,17 @@ def epoch_images_per_second(dls, cbs):
         start = time.perf_counter(); learn.fit(1, 1e-3); seconds = time.perf_counter() - start
     return len(dls.train_ds) / seconds, sum(inside) / seconds
 
-def end_to_end_table(device, rounds):
+def end_to_end_table(device, make_model, n_images, rounds):
     """Interleaved rounds, each in a rotated order, so that drifts in machine load and order effects hit every setup alike;
     the baseline runs twice per round, and its second copy shows the noise floor of the measurement."""
     setups = [('no augmentation', lambda: []), ('no augmentation, again (noise floor)', lambda: []), ('ours MixUp', lambda: [MixUp(.4)]),
               ('ours CutMix', lambda: [CutMix(1.)]), ('ours Cutout', lambda: [Cutout(1, .5)]),
               ('fastai MixUp', lambda: [FastaiMixUp(.4)]), ('fastai CutMix', lambda: [FastaiCutMix(1.)])]
-    dls = generated_dls(device=device)
+    dls = generated_dls(n_images, device=device)
     speeds, shares = {name: [] for name, _ in setups}, {name: [] for name, _ in setups}
     for round in range(rounds):
         for name, cbs in setups[round % len(setups):] + setups[:round % len(setups)]:
-            speed, share = epoch_images_per_second(dls, cbs())
+            speed, share = epoch_images_per_second(dls, cbs(), make_model)
             speeds[name].append(speed); shares[name].append(share)
     base = statistics.median(speeds['no augmentation'])
     rows = [f"| {name} | {statistics.median(v):.0f} | {100 * (base / statistics.median(v) - 1):+.1f}% | {100 * statistics.median(shares[name]):.2f}% |"
@@ -192,24 +218,31 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--repeats', type=int, default=30, help='timed runs per method and shape (after 5 warm-up runs)')
-    parser.add_argument('--rounds', type=int, default=7, help='interleaved rounds of the end-to-end epochs')
+    parser.add_argument('--rounds', type=int, default=MODELS['a tiny CNN'][2], help="interleaved rounds of the tiny CNN's end-to-end epochs (ResNet-18: %d)" % MODELS['ResNet-18'][2])
     parser.add_argument('--out', default='bench/results/cpu.md')
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
     load_before = os.getloadavg()[0]
-    per_batch = per_batch_table(args.device, args.repeats)
-    end_to_end = end_to_end_table(args.device, args.rounds)
+    per_batch = {rounds: per_batch_table(args.device, args.repeats, rounds) for rounds in PER_BATCH_ROUNDS}
+    end_to_end = "\n\n".join(
+        f"## End to end, {name} (a fastai epoch of {n_images} generated 64×64 images, batch 64)\n\n"
+        + end_to_end_table(args.device, make_model, n_images, args.rounds if make_model is tiny_cnn else resnet_rounds)
+        for name, (make_model, n_images, resnet_rounds) in MODELS.items())
     report = f"""# Augmentation cost on {args.device}
 
 - command: `python bench/bench_augment.py --device {args.device} --repeats {args.repeats} --rounds {args.rounds} --out {args.out}`
 - date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {machine(args.device)}
 - 1-minute load average: {load_before:.2f} before, {os.getloadavg()[0]:.2f} after (this machine has {os.cpu_count()} cores)
 
-## Per batch (float32, median of {args.repeats} runs after 5 warm-up runs, each run paired with a clone of the same batch for the ÷ clone ratio; ÷ copy_ divides by the median of a copy into a preallocated batch; the batch is refilled outside the timer)
+Per batch: float32, median of {args.repeats} runs after 5 warm-up runs, each run paired with a clone of the same batch for the ÷ clone ratio; ÷ copy_ divides by the median of a copy into a preallocated batch; the batch is refilled outside the timer; garbage collection paused while timing, as timeit does. Two orders of the same runs:
 
-{per_batch}
+## Per batch, back to back (each method's {args.repeats} runs in a row: its code and data stay in the caches, the best case)
 
-## End to end (a fastai epoch of 2048 generated 64×64 images, batch 64, small CNN)
+{per_batch[1]}
+
+## Per batch, interleaved (the runs spread over {PER_BATCH_ROUNDS[1]} rounds of all methods, {args.repeats // PER_BATCH_ROUNDS[1]} in a row: each method's turn starts with the caches holding the previous method's code and data, as a training step leaves them)
+
+{per_batch[PER_BATCH_ROUNDS[1]]}
 
 {end_to_end}
 """
