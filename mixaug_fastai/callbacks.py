@@ -4,6 +4,7 @@
 
 # %% ../nbs/02_callbacks.ipynb #b23ae711
 from __future__ import annotations
+import math
 from collections.abc import Sequence
 import numpy as np
 import torch
@@ -13,8 +14,7 @@ from fastai.callback.mixup import MixHandler
 from fastai.torch_core import TensorImage, show_image, rank_distrib
 from fastai.vision.data import get_grid
 from .core import (require, check_image_batch, make_generator, torch_seed, SMALLEST_ALPHA, LARGEST_ALPHA,
-                                draw_mixup, draw_cutmix,
-                                draw_cutout, mix_images_, erase_)
+                                draw_mixup, draw_cutmix, draw_cutout, mix_images_, erase_)
 from .loss import check_loss_func, mixed_loss
 
 # %% auto #0
@@ -162,9 +162,11 @@ class MixUpCutMix(MixAugmentation):
         return chosen.draw_for(shape, generator)
 
 # %% ../nbs/02_callbacks.ipynb #067bcfa1
+def _is_finite_number(value) -> bool: return isinstance(value, (int, float)) and math.isfinite(value)
+
 def _is_fill(fill) -> bool:
-    return (fill == 'noise' or isinstance(fill, (int, float)) or
-            (isinstance(fill, Sequence) and not isinstance(fill, str) and len(fill) > 0 and all(isinstance(v, (int, float)) for v in fill)))
+    return (fill == 'noise' or _is_finite_number(fill) or
+            (isinstance(fill, Sequence) and not isinstance(fill, str) and len(fill) > 0 and all(map(_is_finite_number, fill))))
 
 class Cutout(MixAugmentation):
     "Cutout (DeVries & Taylor 2017): erase `n_holes` square holes of side `length` at uniform positions in each training image."
@@ -173,7 +175,7 @@ class Cutout(MixAugmentation):
         n_holes:int=1, # holes per image
         length:int|float=.5, # hole side: pixels if an int, fraction of the shorter image side if a float (CIFAR-10 in the paper: 16 of 32 px)
         p_batch:float=1., # probability that a training batch is augmented
-        fill:float|Sequence[float]|str=0., # value of erased pixels: a number, one number per channel, or 'noise' (standard normal)
+        fill:float|Sequence[float]|str=0., # value of erased pixels: a finite number, one finite number per channel, or 'noise' (standard normal)
         seed:int|None=None, # seed of the callback's generator; None: from torch's global generator plus the process rank
         skip_last_epochs:int=0, # the last this many epochs of each fit are trained without augmentation
     ):
@@ -181,7 +183,7 @@ class Cutout(MixAugmentation):
         require(isinstance(n_holes, int) and not isinstance(n_holes, bool) and n_holes >= 1, 'n_holes', n_holes, 'an int >= 1')
         require((isinstance(length, int) and not isinstance(length, bool) and length >= 1) or (isinstance(length, float) and 0 < length <= 1),
                 'length', length, 'an int number of pixels >= 1 or a float fraction of the shorter image side in (0, 1]')
-        require(_is_fill(fill), 'fill', fill, "a number, a sequence of one number per channel, or 'noise'")
+        require(_is_fill(fill), 'fill', fill, "a finite number, a sequence of one finite number per channel, or 'noise'")
         self.n_holes, self.length, self.fill = n_holes, length, fill
 
     @property

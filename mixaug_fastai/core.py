@@ -199,7 +199,7 @@ def keep_mask(holes:Tensor, height:int, width:int, like:Tensor) -> Tensor:
     return functools.reduce(torch.Tensor.mul_, outside_each)[:, None]
 
 def erase_(images:Tensor, holes:Tensor, fill:float|tuple|str=0., generator:torch.Generator|None=None) -> Tensor:
-    "Cutout in place: fill each sample's `holes` (bs, n_holes, 4, on the host) with a number, one number per channel, or 'noise' (standard normal, from `generator` on the images' device)."
+    "Cutout in place: fill each sample's `holes` (bs, n_holes, 4, on the host) with a finite number, one finite number per channel, or 'noise' (standard normal, from `generator` on the images' device)."
     if fill != 'noise' and batch_wide(images, images[0].numel()):
         keep = keep_mask(holes, *images.shape[-2:], like=images)
         images.mul_(keep)

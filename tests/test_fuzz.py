@@ -122,9 +122,10 @@ def test_bad_parameters_raise_the_documented_error(data):
     bad_probability = data.draw(st.floats(max_value=0., exclude_max=True) | st.floats(min_value=1., exclude_min=True) | st.just(math.nan))
     bad_n_holes = data.draw(st.integers(max_value=0) | st.floats(1, 5) | st.just(True))
     bad_length = data.draw(st.integers(max_value=0) | st.floats(max_value=0.) | st.floats(min_value=1., exclude_min=True) | st.just('16'))
+    bad_fill = data.draw(st.sampled_from([math.inf, -math.inf, math.nan, 'red', (), (0., math.nan, 1.), ('0', 0., 1.)]))
     make, name = data.draw(st.sampled_from([
         (lambda: MixUp(bad_alpha), 'alpha'), (lambda: CutMix(bad_alpha), 'alpha'), (lambda: MixUpCutMix(cutmix_alpha=bad_alpha), 'cutmix_alpha'),
         (lambda: MixUp(p_batch=bad_probability), 'p_batch'), (lambda: Cutout(p_batch=bad_probability), 'p_batch'),
         (lambda: MixUpCutMix(switch_prob=bad_probability), 'switch_prob'), (lambda: Cutout(n_holes=bad_n_holes), 'n_holes'),
-        (lambda: Cutout(length=bad_length), 'length')]))
+        (lambda: Cutout(length=bad_length), 'length'), (lambda: Cutout(fill=bad_fill), 'fill')]))
     with pytest.raises(ValueError, match=rf'^{name} must be .*; got {name}='): make()
