@@ -172,10 +172,7 @@ def resnet18():
     "torchvision's ResNet-18, untrained: the size of model people fine-tune with these augmentations."
     return torchvision.models.resnet18(num_classes=NUM_CLASSES)
 
-# name: (model, images per epoch, rounds): ResNet-18 takes about 14 times as long per image, so it gets fewer images and rounds
-MODELS = {'a tiny CNN': (tiny_cnn, 2048, 7), 'ResNet-18': (resnet18, 512, 3)}
-
-def epoch_images_per_second(dls, cbs, make_model=tiny_cnn):
+def epoch_images_per_second(dls, cbs, make_model):
     """Images per second of one training epoch (after a warm-up epoch) of `make_model()` with callbacks `cbs`,
     and the share of that epoch spent inside the callbacks' before_batch and after_loss."""
     torch.manual_seed(0)
@@ -218,19 +215,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--repeats', type=int, default=30, help='timed runs per method and shape (after 5 warm-up runs)')
-    parser.add_argument('--rounds', type=int, default=MODELS['a tiny CNN'][2], help="interleaved rounds of the tiny CNN's end-to-end epochs (ResNet-18: %d)" % MODELS['ResNet-18'][2])
+    parser.add_argument('--rounds', type=int, default=7, help="interleaved rounds of the tiny CNN's end-to-end epochs")
+    parser.add_argument('--resnet-rounds', type=int, default=3, help="the same for ResNet-18, which takes about 14 times as long per image")
     parser.add_argument('--out', default='bench/results/cpu.md')
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
     load_before = os.getloadavg()[0]
     per_batch = {rounds: per_batch_table(args.device, args.repeats, rounds) for rounds in PER_BATCH_ROUNDS}
-    end_to_end = "\n\n".join(
-        f"## End to end, {name} (a fastai epoch of {n_images} generated 64×64 images, batch 64)\n\n"
-        + end_to_end_table(args.device, make_model, n_images, args.rounds if make_model is tiny_cnn else resnet_rounds)
-        for name, (make_model, n_images, resnet_rounds) in MODELS.items())
+    models = {'a tiny CNN': (tiny_cnn, 2048, args.rounds), 'ResNet-18': (resnet18, 512, args.resnet_rounds)}  # name: (model, images per epoch, rounds)
+    end_to_end = "\n\n".join(f"## End to end, {name} (a fastai epoch of {n_images} generated 64×64 images, batch 64)\n\n"
+                               + end_to_end_table(args.device, make_model, n_images, rounds) for name, (make_model, n_images, rounds) in models.items())
     report = f"""# Augmentation cost on {args.device}
 
-- command: `python bench/bench_augment.py --device {args.device} --repeats {args.repeats} --rounds {args.rounds} --out {args.out}`
+- command: `python bench/bench_augment.py --device {args.device} --repeats {args.repeats} --rounds {args.rounds} --resnet-rounds {args.resnet_rounds} --out {args.out}`
 - date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {machine(args.device)}
 - 1-minute load average: {load_before:.2f} before, {os.getloadavg()[0]:.2f} after (this machine has {os.cpu_count()} cores)
 

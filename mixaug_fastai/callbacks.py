@@ -200,8 +200,8 @@ class Cutout(MixAugmentation):
 
     def apply_(self, images, draw, generator):
         # noise is drawn where the images are, by a torch generator seeded from the callback's: no noise crosses to the device
-        noise = torch.Generator(images.device).manual_seed(int(generator.integers(2**62))) if self.fill == 'noise' else None
-        erase_(images, draw.holes, self.fill, noise)
+        noise_generator = torch.Generator(images.device).manual_seed(int(generator.integers(2**62))) if self.fill == 'noise' else None
+        erase_(images, draw.holes, self.fill, noise_generator)
 
 # %% ../nbs/02_callbacks.ipynb #19c91eb8
 def _label(vocab, target) -> str:

@@ -188,7 +188,7 @@ def hole_spans(holes:Tensor, height:int, width:int, like:Tensor) -> tuple[Tensor
     "Which rows (bs, n_holes, `height`) and columns (bs, n_holes, `width`) each of the `holes` (a host tensor) spans, as 0/1 in the dtype and on the device of `like`."
     top, left, bottom, right = holes.numpy().transpose(2, 0, 1)
     spans = lambda start, end, size: (start[..., None] <= np.arange(size)) & (np.arange(size) < end[..., None])
-    as_like = lambda spans: to_device(torch.from_numpy(spans.astype(np.float32)), like).to(like.dtype)
+    as_like = lambda mask: to_device(torch.from_numpy(mask.astype(np.float32)), like).to(like.dtype)
     return as_like(spans(top, bottom, height)), as_like(spans(left, right, width))
 
 def keep_mask(holes:Tensor, height:int, width:int, like:Tensor) -> Tensor:
