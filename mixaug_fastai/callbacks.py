@@ -48,6 +48,7 @@ class MixAugmentation(Callback):
     "Base of the callbacks: decides which training batches are augmented, draws and applies parameters, and weighs the loss of mixed batches."
     run_valid = False
     pairs_samples = True # mixes each sample with a partner and weighs two labels' losses
+    per_sample = True # may draw one lam per sample, which weighs the loss per sample (a `reduction` set to 'none')
 
     def __init__(self,
         p_batch:float=1., # probability that a training batch is augmented
@@ -74,17 +75,19 @@ class MixAugmentation(Callback):
     def before_fit(self):
         if self.pairs_samples:
             require_single_pairing(self, self.learn.cbs)
-            check_loss_func(self.learn.loss_func)
+            if self.per_sample: check_loss_func(self.learn.loss_func)
         # without a seed, add the rank: data-parallel processes seeded alike by `set_seed` must not mix their batches alike
         self.generator, self.draw = make_generator(torch_seed() + rank_distrib() if self.seed is None else self.seed), None
 
     def before_batch(self):
         self.draw = None
         images = self.learn.xb[0]
+        # a plain view of the same pixels: on fastai's tensor types every attribute and call goes through __torch_function__
+        if isinstance(images, Tensor): images = images.as_subclass(Tensor)
         self.check_images(images)
         if not self._augments_batch(len(images)): return
         self.draw = self.draw_for(images.shape, self.generator)
-        self.apply_(images.as_subclass(Tensor), self.draw, self.generator)
+        self.apply_(images, self.draw, self.generator)
 
     def _augments_batch(self, bs:int) -> bool:
         if self.epoch >= self.n_epoch - self.skip_last_epochs or (self.pairs_samples and bs < 2): return False
@@ -92,7 +95,9 @@ class MixAugmentation(Callback):
 
     def after_loss(self):
         if self.draw is None or not self.pairs_samples: return
-        self.learn.loss_grad = mixed_loss(self.learn.loss_func, self.learn.pred, self.learn.yb, self.draw.perm, self.draw.lam)
+        # with one lam for the batch, the loss the learner has just computed is the rule's first term
+        self.learn.loss_grad = mixed_loss(self.learn.loss_func, self.learn.pred, self.learn.yb, self.draw.perm, self.draw.lam,
+                                          own_loss=self.learn.loss_grad)
         self.learn.loss = self.learn.loss_grad.clone()
 
     def check_images(self, images:Tensor):
@@ -156,6 +161,9 @@ class MixUpCutMix(MixAugmentation):
         require_probability('switch_prob', switch_prob)
         self.mixup, self.cutmix = MixUp(mixup_alpha), CutMix(cutmix_alpha)
         self.switch_prob = switch_prob
+
+    @property
+    def per_sample(self): return self.mixup.per_sample or self.cutmix.per_sample
 
     def draw_for(self, shape, generator):
         chosen = self.cutmix if generator.random() < self.switch_prob else self.mixup

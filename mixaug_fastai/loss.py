@@ -24,7 +24,7 @@ def reduction_of(loss_func) -> str:
     return parameter.default
 
 def check_loss_func(loss_func):
-    "Raise a clear error unless `loss_func` can be evaluated per element and reduced by `mixed_loss`."
+    "Raise a clear error unless `loss_func` can be evaluated per element and reduced by `mixed_loss`, as a per-sample `lam` needs."
     reduction = reduction_of(loss_func)
     if reduction not in ('mean', 'sum', 'none'):
         raise ValueError(f"loss_func.reduction must be 'mean', 'sum' or 'none' to weigh two labels' losses; got reduction={reduction!r}")
@@ -41,9 +41,8 @@ def unreduced(loss_func):
     finally: loss_func.reduction = reduction
 
 # %% ../nbs/01_loss.ipynb #b0e266ca
-def weigh_losses(own:Tensor, partner:Tensor, lam:float|Tensor) -> Tensor:
-    "`lam * own + (1 - lam) * partner` elementwise, with a (bs,) `lam` applied to every element of its sample."
-    if not isinstance(lam, Tensor): return torch.lerp(partner, own, lam)
+def weigh_losses(own:Tensor, partner:Tensor, lam:Tensor) -> Tensor:
+    "`lam * own + (1 - lam) * partner` elementwise, with each weight of the (bs,) `lam` applied to every element of its sample."
     bs = len(lam)
     if own.numel() % bs: raise ValueError(f"cannot split an unreduced loss of shape {tuple(own.shape)} into {bs} samples to apply per-sample lam")
     weight = lam.to(device=own.device, dtype=own.dtype, non_blocking=True).view(bs, 1)
@@ -54,9 +53,13 @@ def reduce_loss(loss:Tensor, reduction:str) -> Tensor:
     return loss.mean() if reduction == 'mean' else loss.sum() if reduction == 'sum' else loss
 
 # %% ../nbs/01_loss.ipynb #e8d26cfb
-def mixed_loss(loss_func, pred:Tensor, targets:tuple, perm:Tensor, lam:float|Tensor) -> Tensor:
-    "`lam * loss_func(pred, *targets) + (1 - lam) * loss_func(pred, *partner targets)`, reduced as `loss_func` reduces; `perm[i]` is sample i's partner."
+def mixed_loss(loss_func, pred:Tensor, targets:tuple, perm:Tensor, lam:float|Tensor, own_loss:Tensor|None=None) -> Tensor:
+    "`lam * loss_func(pred, *targets) + (1 - lam) * loss_func(pred, *partner targets)`, reduced as `loss_func` reduces; `perm[i]` is sample i's partner. With a float `lam`, `own_loss` can give `loss_func(pred, *targets)` if it is already computed (the learner's loss)."
     perm = perm.to(targets[0].device, non_blocking=True)
+    partner_targets = [t[perm] for t in targets]
+    if not isinstance(lam, Tensor):
+        own = loss_func(pred, *targets) if own_loss is None else own_loss
+        return torch.lerp(loss_func(pred, *partner_targets), own, lam)
     with unreduced(loss_func) as per_element:
-        own, partner = per_element(pred, *targets), per_element(pred, *[t[perm] for t in targets])
+        own, partner = per_element(pred, *targets), per_element(pred, *partner_targets)
     return reduce_loss(weigh_losses(own, partner, lam), reduction_of(loss_func))

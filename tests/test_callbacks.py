@@ -74,6 +74,16 @@ def test_multi_label_bce_with_per_sample_lam():
         partner = F.binary_cross_entropy_with_logits(batch['pred'].double(), batch['y'][batch['perm']].double(), reduction='none')
         assert torch.allclose(batch['loss'].double(), (lam * own + (1 - lam) * partner).mean(), rtol=1e-5)
 
+@pytest.mark.parametrize('cb', [CutMix(1., seed=3), MixUp(.4, per_sample=False, seed=3)], ids=repr)
+def test_one_lam_per_batch_weighs_a_loss_function_without_reduction(cb):
+    "mixup_criterion literally: lam * loss(pred, y) + (1 - lam) * loss(pred, y[perm]) on whatever the loss returns, here a squared hinge with no reduction to set."
+    squared_hinge = lambda pred, y: (F.relu(1 - pred.gather(1, y[:, None]) + pred) ** 2).mean()
+    learn = make_learner(loss_func=squared_hinge)
+    for batch in recorded_fit(learn, cb):
+        pred, y = batch['pred'].double(), batch['y']
+        expected = batch['lam'] * squared_hinge(pred, y) + (1 - batch['lam']) * squared_hinge(pred, y[batch['perm']])
+        assert isinstance(batch['lam'], float) and torch.allclose(batch['loss'].double(), expected, rtol=1e-5)
+
 def test_cutout_erases_holes_and_leaves_labels_and_loss_alone(learn):
     cb = Cutout(n_holes=2, length=7, fill=(1., 2., 3.), seed=0)
     for batch in recorded_fit(learn, cb):
@@ -159,7 +169,8 @@ def test_bad_batches_and_losses_are_rejected_at_fit_time():
     with pytest.raises(TypeError, match=r'shape \(4, 5\)'): Learner(tabular, torch.nn.Linear(5, 2), loss_func=CrossEntropyLossFlat()).fit(1, cbs=CutMix())
     as_bytes = DataLoaders.from_dsets([(torch.zeros(3, 8, 8, dtype=torch.uint8), 0)] * 8, [(torch.zeros(3, 8, 8, dtype=torch.uint8), 0)] * 8, bs=4, device='cpu')
     with pytest.raises(TypeError, match='torch.uint8'): Learner(as_bytes, tiny_model(), loss_func=CrossEntropyLossFlat()).fit(1, cbs=MixUp())
-    with pytest.raises(TypeError, match='reduction'): make_learner(loss_func=lambda pred, y: F.cross_entropy(pred, y)).fit(1, cbs=MixUp())
+    for per_sample in (MixUp(), CutMix(per_sample=True), MixUpCutMix()):  # a per-sample lam weighs the loss of each sample
+        with pytest.raises(TypeError, match='reduction'): make_learner(loss_func=lambda pred, y: F.cross_entropy(pred, y)).fit(1, cbs=per_sample)
     # a per-channel fill that does not fit the images fails on the first training batch, even one p_batch leaves alone
     with pytest.raises(ValueError, match=r'fill must be one value per channel \(3 channels\)'): make_learner().fit(1, cbs=Cutout(fill=(0., 1.), p_batch=0.))
 
