@@ -90,7 +90,8 @@ class MixAugmentation(Callback):
         self.apply_(images, self.draw, self.generator)
 
     def _augments_batch(self, bs:int) -> bool:
-        if self.epoch >= self.n_epoch - self.skip_last_epochs or (self.pairs_samples and bs < 2): return False
+        learn = self.learn  # read directly: `self.epoch` would go through fastai's attribute delegation on every batch
+        if learn.epoch >= learn.n_epoch - self.skip_last_epochs or (self.pairs_samples and bs < 2): return False
         return self.generator.random() < self.p_batch
 
     def after_loss(self):

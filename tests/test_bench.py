@@ -1,0 +1,29 @@
+"The benchmark script runs and writes tables of the right shape (one timed run each: timings themselves are never asserted on)."
+import sys
+from pathlib import Path
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / 'bench'))
+import bench_augment as bench
+
+def table(markdown):
+    "The body rows of a Markdown table, as lists of stripped cells."
+    lines = [l for l in markdown.splitlines() if l.startswith('|')]
+    return [[c.strip() for c in l.strip('|').split('|')] for l in lines[2:]]
+
+def test_per_batch_table_has_every_method_with_ratios_or_a_reason():
+    rows = table(bench.per_batch_table('cpu', repeats=1, rounds=1))
+    assert [row[0] for row in rows] == [name for name, _ in bench.methods()]
+    for row in rows:
+        if row[1].startswith('not installed'): continue  # kornia is only in requirements-bench.txt
+        assert len(row) == 1 + 3 * len(bench.SHAPES), row
+        assert all(float(cell) > 0 for cell in row[1::3]) and all(cell.endswith('×') for i, cell in enumerate(row) if i % 3 != 1 and i > 0)
+    floor = next(row for row in rows if row[0] == bench.COPY_FLOOR)
+    assert floor[3] == floor[6] == '1.00×'
+
+def test_end_to_end_table_has_every_setup_and_a_zero_cost_baseline():
+    rows = table(bench.end_to_end_table('cpu', bench.tiny_cnn, n_images=128, rounds=1))
+    assert [row[0] for row in rows][:2] == ['no augmentation', 'no augmentation, again (noise floor)'] and len(rows) == 8
+    baseline = rows[0]
+    assert baseline[2] == '+0.0%' and float(baseline[-1].rstrip('%')) == 0
+    assert all(float(row[1]) > 0 and float(row[3]) > 0 and float(row[4]) > 0 for row in rows)
