@@ -3,7 +3,7 @@ plus the end-to-end overhead of our callbacks in a fastai training epoch. Writes
 
     python bench/bench_augment.py --out bench/results/cpu.md        # what `make bench` runs
 """
-import argparse, datetime, gc, os, platform, statistics, time, warnings
+import argparse, datetime, gc, os, platform, resource, statistics, time, warnings
 from types import SimpleNamespace
 import torch
 from torch import nn
@@ -16,6 +16,7 @@ SHAPES = [(64, 3, 224, 224), (256, 3, 32, 32)]
 NUM_CLASSES = 10
 COPY_FLOOR = 'copy: copy_() into a preallocated batch'
 PER_BATCH_ROUNDS = (1, 6) # back to back, then interleaved in 6 rounds
+PER_SHAPE_COLUMNS = 4 # ms, ÷ clone, ÷ copy_, page faults
 
 def copy_into_buffer():
     "A batch copy without allocation: the memory-traffic floor of rewriting every pixel (clone also pays for fresh pages)."
@@ -89,17 +90,22 @@ def methods():
 
 def paired_timer(source, targets, device):
     """A function timing `run` on a fresh copy of `source` (refilled outside the timer, since most methods work in place)
-    and then a plain clone of the batch: one (ms of `run`, ms of clone) pair, so that drifts in machine load hit both alike."""
+    and then a plain clone of the batch, so that drifts in machine load hit both alike: (ms of `run`, ms of clone,
+    page faults during `run`, each one the kernel handing the process a fresh page of memory)."""
     work = source.clone()
     synchronize = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
     def timed(f):
         work.copy_(source); synchronize()
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         start = time.perf_counter(); f(); synchronize()
-        return (time.perf_counter() - start) * 1e3
-    return lambda run: (timed(lambda: run(work, targets)), timed(work.clone))
+        return (time.perf_counter() - start) * 1e3, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    def pair(run):
+        (ms, faults), (clone_ms, _) = timed(lambda: run(work, targets)), timed(work.clone)
+        return ms, clone_ms, faults
+    return pair
 
 def paired_medians_ms(runs, timers, repeats, rounds):
-    """{(name, shape): (median ms, median ms of the clone timed with it)}. The `repeats` runs of each method are spread over
+    """{(name, shape): (median ms, median ms of the clone timed with it, median page faults)}. The `repeats` runs of each method are spread over
     `rounds` interleaved rounds of all methods, so that a burst of load on the machine cannot fall on one method's runs alone."""
     pairs = {(name, shape): [] for name in runs for shape in timers}
     for name, run in runs.items():
@@ -112,7 +118,7 @@ def paired_medians_ms(runs, timers, repeats, rounds):
                 for name, run in runs.items():
                     pairs[name, shape] += [timer(run) for _ in range(repeats // rounds)]
     finally: gc.enable()
-    return {key: (statistics.median(p[0] for p in ps), statistics.median(p[1] for p in ps)) for key, ps in pairs.items()}
+    return {key: tuple(statistics.median(column) for column in zip(*ps)) for key, ps in pairs.items()}
 
 def host_device_syncs(run, source, targets):
     "Number of synchronising CUDA calls one run makes, counted by torch's sync debug mode."
@@ -125,8 +131,8 @@ def host_device_syncs(run, source, targets):
     return sum('synchroniz' in str(w.message) for w in caught)
 
 def per_batch_table(device, repeats, rounds):
-    """Each method's median ms per shape, its ratio to a clone timed alternately with it, and its ratio to the
-    copy_() floor (both copies read and write the whole batch once; clone also pays for fresh pages)."""
+    """Each method's median ms per shape, its ratio to a clone timed alternately with it, its ratio to the copy_() floor
+    (both copies read and write the whole batch once; clone also pays for fresh pages), and its median page faults."""
     sources = {shape: (torch.rand(shape, device=device), torch.randint(0, NUM_CLASSES, (shape[0],), device=device)) for shape in SHAPES}
     runs, missing, syncs = {}, {}, {}
     for name, make in methods():
@@ -135,14 +141,15 @@ def per_batch_table(device, repeats, rounds):
         if device == 'cuda': syncs[name] = host_device_syncs(runs[name], *sources[SHAPES[0]])
     medians = paired_medians_ms(runs, {shape: paired_timer(*sources[shape], device) for shape in SHAPES}, repeats, rounds)
     timings = {name: missing.get(name) or [medians[name, shape] for shape in SHAPES] for name in [*runs, *missing]}
-    floor = [ms for ms, _ in timings[COPY_FLOOR]]
+    floor = [ms for ms, _, _ in timings[COPY_FLOOR]]
+    columns = PER_SHAPE_COLUMNS * len(SHAPES) + (device == 'cuda')
     rows = []
     for name, timing in timings.items():
-        if isinstance(timing, str): rows.append(f"| {name} | {timing} |" + " |" * (3 * len(SHAPES) - 1 + (device == 'cuda'))); continue
-        cells = [f"{ms:.3f} | {ms / clone_ms:.2f}× | {ms / floor_ms:.2f}×" for (ms, clone_ms), floor_ms in zip(timing, floor)]
+        if isinstance(timing, str): rows.append(f"| {name} | {timing} |" + " |" * (columns - 1)); continue
+        cells = [f"{ms:.3f} | {ms / clone_ms:.2f}× | {ms / floor_ms:.2f}× | {faults:.0f}" for (ms, clone_ms, faults), floor_ms in zip(timing, floor)]
         rows.append(f"| {name} | {' | '.join(cells)}" + (f" | {syncs[name]}" if device == 'cuda' else '') + " |")
-    head = "| method | " + " | ".join(f"{'×'.join(map(str, s))} ms | ÷ clone | ÷ copy_" for s in SHAPES) + (" | syncs/batch |" if device == 'cuda' else " |")
-    return "\n".join([head, "|" + "---|" * (1 + 3 * len(SHAPES) + (device == 'cuda'))] + rows)
+    head = "| method | " + " | ".join(f"{'×'.join(map(str, s))} ms | ÷ clone | ÷ copy_ | page faults" for s in SHAPES) + (" | syncs/batch |" if device == 'cuda' else " |")
+    return "\n".join([head, "|" + "---|" * (1 + columns)] + rows)
 
 def generated_dls(n=2048, size=64, bs=64, device='cpu'):
     "One set of DataLoaders over generated images, shared by every setup so that only the callback differs."
@@ -242,7 +249,7 @@ def main():
 - date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {machine(args.device)}
 - 1-minute load average: {load_before:.2f} before, {os.getloadavg()[0]:.2f} after (this machine has {os.cpu_count()} cores)
 
-Per batch: float32, median of {args.repeats} runs after 5 warm-up runs, each run paired with a clone of the same batch for the ÷ clone ratio; ÷ copy_ divides by the median of a copy into a preallocated batch; the batch is refilled outside the timer; garbage collection paused while timing, as timeit does. Two orders of the same runs:
+Per batch: float32, median of {args.repeats} runs after 5 warm-up runs, each run paired with a clone of the same batch for the ÷ clone ratio; ÷ copy_ divides by the median of a copy into a preallocated batch; page faults: the median number of fresh memory pages the kernel handed the process during one run (a method allocating a temporary pays for them when the allocator returns memory to the system between runs, which depends on what ran before); the batch is refilled outside the timer; garbage collection paused while timing, as timeit does. Two orders of the same runs:
 
 ## Per batch, back to back (each method's {args.repeats} runs in a row: its code and data stay in the caches, the best case)
 
