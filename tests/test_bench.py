@@ -1,7 +1,6 @@
 "The benchmark script runs and writes tables of the right shape (one timed run each: timings themselves are never asserted on)."
 import sys
 from pathlib import Path
-import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / 'bench'))
 import bench_augment as bench
