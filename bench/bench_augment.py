@@ -121,8 +121,9 @@ def paired_medians_ms(runs, timers, repeats, rounds):
     return {key: tuple(statistics.median(column) for column in zip(*ps)) for key, ps in pairs.items()}
 
 def host_device_syncs(run, source, targets):
-    "Number of synchronising CUDA calls one run makes, counted by torch's sync debug mode."
+    "Number of synchronising CUDA calls one run makes after a first one (lazy initialisation), counted by torch's sync debug mode."
     work = source.clone()
+    run(work, targets)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         torch.cuda.set_sync_debug_mode('warn')
