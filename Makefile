@@ -26,7 +26,7 @@ demo: env
 
 # The course's main job (issue 3): fine-tune roses vs tulips with each augmentation over several seeds; writes results/tutorial/
 tutorial: env
-	$(VENV)/bin/python -m mixaug_fastai.tutorial --out results/tutorial
+	$(VENV)/bin/python -m mixaug_fastai.course.tutorial --out results/tutorial
 
 # Every test: all notebooks under nbdev_test, the pytest suite, the pytest suite again with the newest fastai, and the docs site
 test: test-notebooks test-pytest test-newest test-docs

@@ -3,8 +3,8 @@ from collections import Counter
 from pathlib import Path
 import pytest
 from PIL import Image
-from mixaug_fastai import data
-from mixaug_fastai.data import (find_photos, open_photos, make_synthetic_photos, stratified_split, photo_dls, class_balance,
+from mixaug_fastai.course import data
+from mixaug_fastai.course.data import (find_photos, open_photos, make_synthetic_photos, stratified_split, photo_dls, class_balance,
                                 portable_path, class_of, PHOTOS_ENV_VAR, SYNTHETIC_NOTE)
 
 def photo_folder(path, layout=('roses', 'tulips'), per_class=4):

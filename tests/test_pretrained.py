@@ -3,8 +3,8 @@ from collections import OrderedDict
 import pytest, torch
 from PIL import Image
 from fastai.vision.all import Normalize
-from mixaug_fastai import pretrained
-from mixaug_fastai.pretrained import (map_state_dict, converted_lite0_weights, packaged_lite0_weights, imagenet_classifier,
+from mixaug_fastai.course import pretrained
+from mixaug_fastai.course.pretrained import (map_state_dict, converted_lite0_weights, packaged_lite0_weights, imagenet_classifier,
                                       top_imagenet_classes, pretrained_learner, LITE0_ARCH, WEIGHTS_DIR_ENV_VAR)
 
 @pytest.fixture(scope='module')

@@ -4,8 +4,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from PIL import Image
-from mixaug_fastai.data import make_synthetic_photos, open_photos, SYNTHETIC_NOTE
-from mixaug_fastai.tutorial import (TutorialSettings, write_results, parse_args, settings_from_args, method_callbacks, summarise,
+from mixaug_fastai.course.data import make_synthetic_photos, open_photos, SYNTHETIC_NOTE
+from mixaug_fastai.course.tutorial import (TutorialSettings, write_results, parse_args, settings_from_args, method_callbacks, summarise,
                                     final_epochs, METHODS)
 from mixaug_fastai.callbacks import MixUp, CutMix, Cutout
 
@@ -30,7 +30,7 @@ def fake_epochs():
 def test_results_folder_from_made_up_runs(tmp_path):
     photos = open_photos(make_synthetic_photos(tmp_path / 'drawn', per_class=2, size=32), 'generated')
     settings = TutorialSettings(seeds=(0, 1), methods=('none', 'CutMix'))
-    write_results(tmp_path / 'out', settings, photos, fake_epochs(), 12.3, 'python -m mixaug_fastai.tutorial --out x')
+    write_results(tmp_path / 'out', settings, photos, fake_epochs(), 12.3, 'python -m mixaug_fastai.course.tutorial --out x')
     report = (tmp_path / 'out' / 'results.md').read_text()
     assert SYNTHETIC_NOTE in report
     assert '| none | 0.850 ± 0.071 | 0.150 ± 0.071 | 2 | 1.5 |' in report and '| CutMix | 0.700 ± 0.000 |' in report
@@ -48,7 +48,7 @@ def test_command_line_smoke_run(tmp_path):
     "The real pipeline end to end on 2 x 6 tiny drawings: 2 methods, 1 seed, 1 + 1 epochs at 32 px."
     photos = make_synthetic_photos(tmp_path / 'drawn', per_class=6, size=48)
     env = dict(os.environ, MIXAUG_WEIGHTS_DIR=str(tmp_path / 'weights'), HF_HUB_OFFLINE='1')
-    command = [sys.executable, '-m', 'mixaug_fastai.tutorial', '--out', str(tmp_path / 'out'), '--data', str(photos), '--device', 'cpu',
+    command = [sys.executable, '-m', 'mixaug_fastai.course.tutorial', '--out', str(tmp_path / 'out'), '--data', str(photos), '--device', 'cpu',
                '--size', '32', '--epochs', '1', '--bs', '4', '--seeds', '0', '--methods', 'none', 'CutMix']
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -58,7 +58,7 @@ def test_command_line_smoke_run(tmp_path):
     epochs = pd.read_csv(tmp_path / 'out' / 'epochs.csv')
     assert epochs.groupby('method').size().to_dict() == {'none': 2, 'CutMix': 2}
     recorded = json.loads((tmp_path / 'out' / 'settings.json').read_text())
-    assert recorded['size'] == 32 and recorded['methods'] == ['none', 'CutMix'] and recorded['command'].startswith('python -m mixaug_fastai.tutorial')
+    assert recorded['size'] == 32 and recorded['methods'] == ['none', 'CutMix'] and recorded['command'].startswith('python -m mixaug_fastai.course.tutorial')
     assert recorded['synthetic'] and recorded['data'].startswith('SYNTHETIC drawings, NOT photos: ')  # found by its marker file
     assert recorded['data'].endswith('(argument): 6 roses, 6 tulips') and 'drawn' in recorded['data']
     assert str(tmp_path) not in (tmp_path / 'out' / 'settings.json').read_text()  # no machine-specific absolute path, command included
