@@ -47,11 +47,16 @@ test-newest: $(VENV_NEWEST)/.installed
 	$(VENV_NEWEST)/bin/python -c "import fastai, fastcore; print('newest env: fastai', fastai.__version__, 'fastcore', fastcore.__version__)"
 	$(VENV_NEWEST)/bin/python -m pytest tests -q -rs -p no:cacheprovider
 
+# KaTeX from the npm registry (package-lock.json), served with the offline site so that its math shows without a CDN
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
 # The docs site in _docs/ and README.md: nbdev_docs when quarto is on PATH, else nbdev_proc_nbs + nbconvert (tools/build_docs.py)
-docs: env
+docs: env node_modules/.package-lock.json
 	$(VENV)/bin/python tools/build_docs.py
 
-# Checks on the built site; headless Chromium (Debian's package, installed here if missing) renders three pages
+# Checks on the built site; headless Chromium (Debian's package, installed here if missing) opens every page at 1400 and
+# 420 px and measures it (screenshots in build/docs-screenshots/)
 test-docs: docs
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	$(VENV)/bin/python tools/check_docs.py

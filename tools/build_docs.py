@@ -12,7 +12,7 @@ from show_doc), highlights code with pygments and embeds figures in the page, so
 plugin or second markup pipeline is needed. The sidebar follows nbs/sidebar.yml, the same file
 quarto reads, and the page names follow nbdev's `output-file`.
 """
-import argparse, base64, configparser, json, os, re, shutil, subprocess, sys
+import argparse, base64, configparser, json, os, posixpath, re, shutil, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,52 +128,84 @@ def page_notebook(notebook, meta:dict):
     return notebook
 
 def source_links_as_html(output):
-    "show_doc's `[source](url){target=... style=...}` is quarto's attribute syntax; plain markdown needs HTML for it."
+    """show_doc's `[source](url){target=... style=...}` is quarto's attribute syntax; plain markdown needs HTML for it.
+    A block (a div alone on its line), not an inline <a>: with embed_images, nbconvert's markdown renderer parses each
+    inline HTML tag on its own and closes the <a> before its text, which left empty anchors."""
     markdown = output.get('data', {}).get('text/markdown')
     if markdown:
-        output['data']['text/markdown'] = re.sub(r'\[source\]\(([^)]+)\)\{[^}]*\}', r'<a class="source-link" href="\1" target="_blank">source</a>', markdown)
+        output['data']['text/markdown'] = re.sub(r'\[source\]\(([^)]+)\)\{[^}]*\}', r'<div class="source-link"><a href="\1" target="_blank">source</a></div>', markdown)
 
-def local_links(html:str, site_url:str, pages:dict) -> str:
-    "Links to the published site become relative, and links to notebooks point at their pages."
-    html = html.replace(site_url.rstrip('/') + '/', '')
+def relative(target:str, page:str) -> str:
+    "A path from the site's root as a link from `page` (also a path from the root): pages in course/ link up with ../"
+    return posixpath.relpath(target, posixpath.dirname(page) or '.')
+
+def local_links(html:str, site_url:str, pages:dict, page:str) -> str:
+    """Links to the published site become relative to `page`, and links to notebooks (relative to the page's notebook,
+    which sits in the same folder as its page) point at their pages."""
+    def site_link(m): return f'{m.group(1)}="{relative(m.group(2) or "index.html", page)}{m.group(3) or ""}"'
+    html = re.sub(rf'(href|src)="{re.escape(site_url.rstrip("/"))}/([^"#]*)(#[^"]*)?"', site_link, html)
     # heading ids as pandoc makes them for quarto (lower case, punctuation out but _-.), which nbdev's links use
     def pandoc_id(m): return m.group(1) + re.sub(r'[^\w\-.]', '', m.group(2).lower()) + '"'
     html = re.sub(r'(<h[1-6] id="|<a class="anchor-link" href="#)([^"]+)"', pandoc_id, html)
     def to_page(match):
         target, anchor = match.group(2), match.group(3) or ''
-        return f'{match.group(1)}="{pages.get(Path(target).name, target)}{anchor}"'
+        notebook = posixpath.normpath(posixpath.join(posixpath.dirname(page), target))
+        return f'{match.group(1)}="{relative(pages[notebook], page) if notebook in pages else target}{anchor}"'
     return re.sub(r'(href)="(?!https?:|#|data:)([^"#]+\.ipynb)(#[^"]*)?"', to_page, html)
 
 def navigation(groups, titles:dict, pages:dict, current:str) -> str:
     def link(name):
         css = ' class="current"' if pages[name] == current else ''
-        return f'<li><a href="{pages[name]}"{css}>{titles[name]}</a></li>'
+        return f'<li><a href="{relative(pages[name], current)}"{css}>{titles[name]}</a></li>'
     blocks = [(f'<h3>{section}</h3>' if section else '') + '<ul>' + ''.join(map(link, names)) + '</ul>' for section, names in groups]
     return ''.join(blocks)
+
+def processed_notebooks(proc_dir:Path) -> list:
+    "Every processed notebook, as its path from proc_dir ('00_core.ipynb', 'course/04_data.ipynb'), as nbdev globs them."
+    return sorted(p.relative_to(proc_dir).as_posix() for p in proc_dir.rglob('*.ipynb')
+                  if not any(part.startswith(('_', '.')) for part in p.relative_to(proc_dir).parts))
+
+def page_path(notebook:str, meta:dict) -> str:
+    "The page beside where its notebook sits, as quarto places it: course/04_data.ipynb -> course/data.html"
+    return posixpath.join(posixpath.dirname(notebook), page_name(Path(notebook), meta))
+
+KATEX = ROOT / 'node_modules' / 'katex' / 'dist'  # `npm ci` installs it from package-lock.json (make docs does)
+
+def copy_katex(dest:Path):
+    "KaTeX's script, its auto-render extension, stylesheet and fonts, served with the site so that math shows offline."
+    if not (KATEX / 'katex.min.js').exists():
+        sys.exit(f"{KATEX.relative_to(ROOT)} not found: run `npm ci` in {ROOT} (make docs does); the site renders math with KaTeX")
+    shutil.rmtree(dest, ignore_errors=True)
+    (dest / 'contrib').mkdir(parents=True)
+    for name in ('katex.min.js', 'katex.min.css', 'contrib/auto-render.min.js'): shutil.copy(KATEX / name, dest / name)
+    shutil.copytree(KATEX / 'fonts', dest / 'fonts', ignore=shutil.ignore_patterns('*.ttf', '*.woff'))  # every browser reads woff2
 
 def build_offline(out_dir:Path, proc_dir:Path):
     import nbformat
     from nbconvert import HTMLExporter
     cfg = settings()
     process_notebooks(proc_dir)
-    loaded = {p.name: nbformat.read(p, as_version=4) for p in sorted(proc_dir.glob('*.ipynb'))}
+    loaded = {name: nbformat.read(proc_dir / name, as_version=4) for name in processed_notebooks(proc_dir)}
     metas = {name: front_matter(nb) for name, nb in loaded.items()}
     for name, nb in loaded.items():  # index.ipynb keeps its title in its first cell
         if not metas[name].get('title'):
             title, description = title_cell(nb)
             metas[name] = dict(metas[name], title=title or name, description=description)
-    pages = {name: page_name(Path(name), metas[name]) for name in loaded}
+    pages = {name: page_path(name, metas[name]) for name in loaded}
     titles = {name: metas[name]['title'] for name in loaded}
     groups = sidebar_notebooks(proc_dir)
     exporter = HTMLExporter(template_name='mixaug', extra_template_basedirs=[str(TEMPLATE_DIR)], embed_images=True,
                             exclude_input_prompt=True, exclude_output_prompt=True)
     shutil.rmtree(out_dir, ignore_errors=True); out_dir.mkdir(parents=True)
+    copy_katex(out_dir / 'katex')
+    for asset in ('site.css', 'site.js'): shutil.copy(TEMPLATE_DIR / asset, out_dir / asset)
     for name, nb in loaded.items():
-        resources = dict(site_title=cfg['title'], navigation=navigation(groups, titles, pages, pages[name]),
-                         metadata=dict(name=f"{titles[name]} – {cfg['title']}"))
+        page = pages[name]
+        resources = dict(site_title=cfg['title'], navigation=navigation(groups, titles, pages, page),
+                         root=relative('.', page) + '/', git_url=cfg['git_url'], metadata=dict(name=f"{titles[name]} – {cfg['title']}"))
         html, _ = exporter.from_notebook_node(page_notebook(nb, metas[name]), resources=resources)
-        (out_dir / pages[name]).write_text(local_links(html, f"{cfg['doc_host']}{cfg['doc_baseurl']}", pages))
-    shutil.copy(TEMPLATE_DIR / 'site.css', out_dir / 'site.css')
+        (out_dir / page).parent.mkdir(parents=True, exist_ok=True)
+        (out_dir / page).write_text(local_links(html, f"{cfg['doc_host']}{cfg['doc_baseurl']}", pages, page))
     print(f"offline site: {len(loaded)} pages in {out_dir.relative_to(ROOT)}/ (rendered with nbconvert; quarto not found)")
 
 def main():
