@@ -15,7 +15,7 @@ Fails (exit 1) unless:
   what a reader meets: no code or output cut off (each block fits the page or scrolls, text selectable, never broken
   inside a word), no sideways scrolling of the page, every link with text and a box to click, a link to the repository,
   no figure shrunk below its natural size or with a point of its text under a CSS pixel, no TeX left raw after KaTeX
-  ran, and at 420 px the page starting in the first screen. Screenshots of each page at both widths go to
+  ran, no markdown link shown as text, and at 420 px the page starting in the first screen. Screenshots of each page at both widths go to
   build/docs-screenshots/ (outside git).
 """
 import argparse, base64, html, importlib, inspect, json, posixpath, re, shutil, struct, subprocess, sys, tempfile, time
@@ -247,10 +247,11 @@ PROBE = r"""
   prose.querySelectorAll('pre, code, .katex, script, style, .jp-InputArea, .jp-OutputArea-output:not(.jp-RenderedMarkdown)').forEach(e => e.remove());
   const text = prose.textContent;
   const rawTex = [...text.matchAll(/\$[^$\n]{1,200}\$|\\(?:alpha|beta|lambda|le|ge|frac|sqrt|lfloor|rfloor|cdot|times|sum)\b/g)].map(m => m[0].slice(0, 80));
+  const rawMarkdown = [...text.matchAll(/\[[^\]\n]*\]\((?:https?:|[\w.\/-]+\.(?:html|ipynb))[^)\s]*\)/g)].map(m => m[0].slice(0, 80));
   const resources = performance.getEntriesByType('resource').map(r => r.name).filter(n => /^https?:/.test(n));
   return {width: innerWidth, pageWidth: document.documentElement.scrollWidth, pageHeight: document.documentElement.scrollHeight,
           mainTop: main.getBoundingClientRect().top + scrollY, title: document.querySelector('main h1')?.textContent.replace('¶', '').trim() || '',
-          blocks, links, images, rawTex, katexErrors: [...main.querySelectorAll('.katex-error')].map(e => e.textContent.slice(0, 80)),
+          blocks, links, images, rawTex, rawMarkdown, katexErrors: [...main.querySelectorAll('.katex-error')].map(e => e.textContent.slice(0, 80)),
           katex: main.querySelectorAll('.katex').length, resources};
 })()
 """
@@ -296,6 +297,7 @@ def page_problems(page:str, width:int, m:dict, git_url:str, expected_title:str) 
             say(f"{label}: made at {dpi:.0f} dpi and shown at {100 * scale:.0f}%, so a point of its text is {dpi * scale / 72:.2f} px (at least 1)")
         if not dpi and scale < 0.99: say(f"{label} is shrunk below its natural size")
     for tex in m['rawTex']: say(f"raw TeX in the text: {tex!r}")
+    for link in m['rawMarkdown']: say(f"a markdown link shown as text: {link!r}")
     for error in m['katexErrors']: say(f"KaTeX could not render {error!r}")
     for url in m['resources']: say(f"loaded from the network: {url}")
     if width < 800 and m['mainTop'] > FIRST_SCREEN_SHARE * SCREEN_HEIGHT:
