@@ -1,9 +1,18 @@
 "Shared fixtures: small generated image data and a tiny model, so Learner tests run in seconds on the CPU."
-import sys
+import os, sys
 import pytest, torch
+from hypothesis import settings
 from torch import nn
 import torch.nn.functional as F
 from fastai.vision.all import DataLoaders, TensorImage, TensorCategory, Learner, CrossEntropyLossFlat
+
+# Hypothesis profiles. 'ci' (the default) draws the same cases on every run, so that a CI failure is reproducible and a pass means
+# the same thing each time; `HYPOTHESIS_PROFILE=explore` draws fresh cases for exploration during development (and keeps failures
+# in .hypothesis/ to replay them). A case that fails under either profile is added to its test as an explicit `@example`.
+# The tests set their own `max_examples` (their share of the suite's time); the profile sets how the cases are drawn.
+settings.register_profile('ci', derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile('explore', derandomize=False, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))
 
 COLOURS = torch.tensor([[.9, .2, .2], [.2, .7, .2], [.2, .3, .9], [.9, .8, .1]])
 
@@ -52,9 +61,15 @@ def folder_dls(tmp_path):
     from fastai.vision.all import ImageDataLoaders
     return ImageDataLoaders.from_folder(write_image_folder(tmp_path / 'images'), valid_pct=.25, seed=0, bs=6, device='cpu', num_workers=0)
 
+def possible_centres(start:int, end:int, size:int, side:int) -> list[int]:
+    """The centres `c` in `range(size)` whose span of `side` pixels, `[c - side // 2, c - side // 2 + side)`, clipped to `[0, size)`,
+    is exactly `[start, end)`: empty when no box of that side could have given the span (one pixel short, shifted, or too small at a border)."""
+    return [c for c in range(size) if (max(0, c - side // 2), min(size, c - side // 2 + side)) == (start, end)]
+
 def pytest_terminal_summary(terminalreporter):
     "Say how many generated cases the fuzz tests ran (tests/test_fuzz.py counts them)."
     fuzz = sys.modules.get('test_fuzz')
     if fuzz is not None and fuzz.CASES:
         counts = ', '.join(f'{name}: {n}' for name, n in sorted(fuzz.CASES.items()))
-        terminalreporter.write_line(f"fuzz cases run: {sum(fuzz.CASES.values())} ({counts})")
+        terminalreporter.write_line(f"fuzz cases run: {sum(fuzz.CASES.values())} ({counts}); "
+                                    f"hypothesis profile: {os.environ.get('HYPOTHESIS_PROFILE', 'ci')}")

@@ -1,8 +1,10 @@
 "Property tests of the pure tensor functions, against independently computed expectations."
 import math
 import numpy as np, pytest, torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings, example, strategies as st
+from scipy import stats
 from mixaug_fastai.core import *
+from conftest import possible_centres
 
 shapes = st.tuples(st.integers(2, 6), st.integers(1, 4), st.integers(1, 19), st.integers(1, 23)) | st.tuples(st.integers(2, 3), st.just(3), st.integers(70, 90), st.integers(60, 100))  # small: batch-wide path, large: per-sample loop
 alphas = st.floats(.05, 50.)
@@ -43,18 +45,43 @@ def test_mixup_is_the_lerp_with_the_partner(shape, alpha, per_sample, own_domina
 
 @settings(max_examples=60, deadline=None)
 @given(shapes, st.integers(1, 4), st.one_of(st.integers(1, 40), st.floats(.01, 1.)), seeds)
+@example((2, 1, 1, 1), 1, 1, 0).via('a one-pixel image: every hole is the whole image')
+@example((3, 3, 70, 60), 4, 1., 0).via('holes of the shorter side, per-sample loop')
 def test_cutout_erases_only_its_holes(shape, n_holes, length, seed):
     bs, c, h, w = shape
     draw = draw_cutout(bs, h, w, n_holes, length, make_generator(seed))
     images = torch.rand(shape) + 1
     erased = erase_(images.clone(), draw.holes, 0.)
     inside = torch.zeros(bs, h, w, dtype=torch.bool)
-    side = length if isinstance(length, int) else max(1, round(length * min(h, w)))
+    side = length if isinstance(length, int) else max(1, round(length * min(h, w)))  # the documented rule, restated
     for i, sample_holes in enumerate(draw.holes.tolist()):
-        for t, l, b, r in sample_holes:
-            assert 0 <= t <= b <= h and 0 <= l <= r <= w and b - t <= side and r - l <= side
+        for t, l, b, r in sample_holes:  # a square of `side` around a pixel of the image, clipped: exact, not just at most `side`
+            assert possible_centres(t, b, h, side) and possible_centres(l, r, w, side)
             inside[i, t:b, l:r] = True
     assert torch.equal(erased == 0, inside[:, None].expand(shape))
+
+def test_centred_boxes_by_hand():
+    "Worked by hand on a 20 x 20 image: a box of size s starts s // 2 before its centre (the centre is its middle pixel, or the one after the middle), then is clipped."
+    centres = np.array([[5, 7], [0, 0], [19, 19], [10, 3], [0, 19]])
+    sizes = np.array([[3, 4], [5, 5], [4, 4], [1, 1], [40, 2]])
+    expected = [[4, 5, 7, 9], [0, 0, 3, 3], [17, 17, 20, 20], [10, 3, 11, 4], [0, 18, 20, 20]]
+    assert centred_boxes(centres, sizes, 20, 20).tolist() == expected
+
+@pytest.mark.parametrize('height,width,side', [(5, 7, 3), (6, 4, 2), (4, 4, 1)])
+def test_cutout_covers_each_pixel_as_often_as_uniform_centres_do(height, width, side):
+    """How often Cutout erases each pixel, against the exact probability for a centre uniform over the pixels: the share of centres whose
+    square covers its row times the share that covers its column. Catches holes shifted by a pixel, drawn once per batch (all samples
+    alike), or from a skewed centre law. Seeded: the same counts every run; bounds a correct draw with another seed leaves with
+    probability < 1e-6 over all pixels together."""
+    n = 20_000
+    holes = draw_cutout(n, height, width, 1, side, make_generator(0)).holes[:, 0]
+    counts = torch.zeros(height, width, dtype=torch.long)
+    for t, l, b, r in holes.tolist(): counts[t:b, l:r] += 1
+    covers = lambda pixel, size: sum(c - side // 2 <= pixel < c - side // 2 + side for c in range(size)) / size
+    for (row, column), count in np.ndenumerate(counts.numpy()):
+        law = stats.binom(n, covers(row, height) * covers(column, width))
+        bound = 1e-6 / (2 * height * width)
+        assert law.ppf(bound) <= count <= law.isf(bound), (row, column, count, law.mean())
 
 def test_pairing_is_one_random_cycle_with_uniform_partners():
     g = make_generator(0)

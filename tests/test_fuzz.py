@@ -8,10 +8,11 @@ from collections import Counter
 from types import SimpleNamespace
 import pytest, torch
 import torch.nn.functional as F
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings, example, strategies as st
 from fastai.vision.all import CrossEntropyLossFlat
 from mixaug_fastai.all import *
 from test_callbacks import naive_mix
+from conftest import possible_centres
 
 CASES = Counter()
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
@@ -46,8 +47,13 @@ def check_in_place(learn, images, channels_last):
     assert out is images and torch.isfinite(out.float()).all()
     assert not channels_last or out.is_contiguous(memory_format=torch.channels_last)
 
+# Edge cases run on every run as explicit examples, beside the generated ones; a case that fails under any profile joins them.
 @settings(max_examples=250, deadline=None)
 @given(batches, alphas, probabilities, st.sampled_from(['MixUp', 'MixUp per batch', 'CutMix', 'CutMix per sample', 'MixUpCutMix']))
+@example(((1, 3, 8, 8), torch.float32, False, 0), 1., 1., 'MixUp').via('a batch of one: no partner, left alone')
+@example(((2, 1, 1, 1), torch.float16, False, 0), 1e300, 1., 'CutMix per sample').via('one-pixel images, the largest alpha')
+@example(((3, 3, 120, 130), torch.bfloat16, True, 1), SMALLEST_ALPHA, 1., 'MixUpCutMix').via('per-sample loop, lam at 0 or 1')
+@example(((2, 4, 5, 5), torch.float64, False, 2), 1e301, .5, 'CutMix').via('an alpha above the largest: refused')
 def test_pairing_callbacks_keep_their_invariants(batch, alpha, p_batch, kind):
     CASES['pairing callbacks'] += 1
     shape, dtype, channels_last, seed = batch
@@ -87,6 +93,9 @@ lengths = st.one_of(st.integers(1, 400), st.floats(min_value=0., max_value=1., e
 
 @settings(max_examples=200, deadline=None)
 @given(batches, st.integers(1, 6), lengths, fills, probabilities)
+@example(((1, 1, 1, 1), torch.float32, False, 0), 1, 1, 0., 1.).via('a one-pixel image, a batch of one: Cutout needs no partner')
+@example(((3, 3, 101, 120), torch.float16, True, 3), 6, 400, 'noise', 1.).via('holes larger than the image, noise, per-sample loop')
+@example(((2, 3, 9, 7), torch.bfloat16, False, 4), 2, .5, [1., -2.], 1.).via('a fill with the wrong number of channels')
 def test_cutout_keeps_its_invariants(batch, n_holes, length, fill, p_batch):
     CASES['Cutout'] += 1
     shape, dtype, channels_last, seed = batch
@@ -103,7 +112,8 @@ def test_cutout_keeps_its_invariants(batch, n_holes, length, fill, p_batch):
     inside = torch.zeros(shape[0], shape[2], shape[3], dtype=torch.bool)
     for i, holes in enumerate(cb.holes.tolist()):
         for t, l, b, r in holes:
-            assert 0 <= t <= b <= shape[2] and 0 <= l <= r <= shape[3] and b - t <= side and r - l <= side
+            # a square of `side` around a pixel of the image, clipped at the border: exactly, not just at most `side`
+            assert possible_centres(t, b, shape[2], side) and possible_centres(l, r, shape[3], side)
             inside[i, t:b, l:r] = True
     if side // 2 >= max(shape[2:]): assert inside.all()  # a hole larger than twice the image covers it wherever its centre falls
     outside = ~inside[:, None].expand(shape)

@@ -1,11 +1,10 @@
 "Mixed precision: bf16 autocast on the CPU, half-precision batches, extreme lam; fp16 training on a GPU when there is one."
 import math
 import pytest, torch
-import torch.nn.functional as F
 from fastai.vision.all import Callback, CrossEntropyLossFlat, set_seed
 from mixaug_fastai.all import *
 from conftest import make_dls, make_learner, quick_learner
-from test_callbacks import ALL_CALLBACKS, recorded_fit
+from test_callbacks import ALL_CALLBACKS, recorded_fit, expected_loss
 
 CALLBACK_NAMES = ['MixUp', 'CutMix', 'MixUpCutMix', 'Cutout']
 
@@ -15,14 +14,6 @@ class CPUAutocast(Callback):
     def before_batch(self): self.autocast = torch.autocast('cpu', dtype=torch.bfloat16); self.autocast.__enter__()
     def after_pred(self): self.pred_dtype = self.learn.pred.dtype
     def after_loss(self): self.autocast.__exit__(None, None, None)
-
-def expected_loss(batch) -> torch.Tensor:
-    "The papers' loss recomputed in float64 from what a recorded batch saw: lam-weighted for a mixed batch, plain otherwise."
-    pred, y = batch['pred'].double(), batch['y']
-    own = F.cross_entropy(pred, y, reduction='none')
-    if batch['lam'] is None: return own.mean()
-    lam = torch.as_tensor(batch['lam'], dtype=torch.float64, device=pred.device)
-    return (lam * own + (1 - lam) * F.cross_entropy(pred, y[batch['perm'].to(y.device)], reduction='none')).mean()
 
 @pytest.mark.parametrize('make_cb', ALL_CALLBACKS, ids=CALLBACK_NAMES)
 def test_bf16_autocast_on_the_cpu(make_cb):
