@@ -4,7 +4,7 @@ VENV ?= .venv
 VENV_NEWEST ?= .venv-newest
 PYTHON ?= python3
 
-.PHONY: env demo tutorial bench docs test test-notebooks test-pytest test-newest test-docs export clean-nbs
+.PHONY: env demo tutorial bench docs test test-notebooks test-pytest test-newest test-docs test-wheel export clean-nbs
 
 $(VENV)/.installed: requirements-dev.txt setup.py settings.ini
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,8 @@ demo: env
 tutorial: env
 	$(VENV)/bin/python -m mixaug_fastai.course.tutorial --out results/tutorial
 
-# Every test: all notebooks under nbdev_test, the pytest suite, the pytest suite again with the newest fastai, and the docs site
-test: test-notebooks test-pytest test-newest test-docs
+# Every test: all notebooks under nbdev_test, the pytest suite, the pytest suite again with the newest fastai, the docs site, and the wheel in a fresh venv
+test: test-notebooks test-pytest test-newest test-docs test-wheel
 
 # The comparison notebook's real peers (TensorFlow/Keras, Paddle) in the development environment
 $(VENV)/.compare-installed: requirements-compare.txt $(VENV)/.installed
@@ -60,6 +60,12 @@ docs: env node_modules/.package-lock.json
 test-docs: docs
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	$(VENV)/bin/python tools/check_docs.py
+
+# The package as a user installs it without a clone: build the sdist and wheel (python -m build), install the wheel into a
+# fresh venv with only its declared dependencies (fastai, torch: several minutes), fit one batch with each callback there
+test-wheel: env
+	$(VENV)/bin/pip install -q build
+	$(VENV)/bin/python tools/check_wheel.py
 
 # Regenerate the package from the notebooks and strip notebook noise (run before committing)
 export: env

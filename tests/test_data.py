@@ -1,8 +1,11 @@
 "The data module: finding and checking photo folders, the labelled SYNTHETIC fallback, the seeded balanced split."
+import re
 from collections import Counter
 from pathlib import Path
+import numpy as np
 import pytest
 from PIL import Image
+from fastai.vision.core import PILImage
 from mixaug_fastai.course import data
 from mixaug_fastai.course.data import (find_photos, open_photos, make_synthetic_photos, stratified_split, photo_dls, class_balance,
                                 portable_path, class_of, PHOTOS_ENV_VAR, SYNTHETIC_NOTE)
@@ -27,11 +30,33 @@ def test_empty_class_folder(tmp_path):
     for f in (tmp_path / 'tulips').iterdir(): f.unlink()
     with pytest.raises(ValueError, match=r"tulips' holds no images"): open_photos(tmp_path)
 
-@pytest.mark.parametrize('name, content', [('notes.txt', b'a text file'), ('fake.jpg', b'not a JPEG at all')])
-def test_files_that_are_not_images_are_named(tmp_path, name, content):
+@pytest.mark.parametrize('name, content, why', [('notes.txt', b'a text file', '.txt is not an image extension'),
+                                               ('fake.jpg', b'not a JPEG at all', 'PIL cannot identify it as an image')])
+def test_files_that_are_not_images_are_named(tmp_path, name, content, why):
     photo_folder(tmp_path)
     (tmp_path / 'roses' / name).write_bytes(content)
-    with pytest.raises(ValueError, match=rf"1 file\(s\) that are not readable images: \['{name}'\]"): open_photos(tmp_path)
+    with pytest.raises(ValueError, match=rf"1 file\(s\) that are not readable images: {re.escape(name)} \({re.escape(why)}\); allowed"): open_photos(tmp_path)
+
+def noise_jpeg(path, seed=0):
+    "A real JPEG of random pixels (a few kB, so that half of it is a real cut inside the compressed data)."
+    pixels = np.random.default_rng(seed).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, 'JPEG', quality=90)
+    return path
+
+def test_truncated_jpeg_is_caught_before_training_and_named(tmp_path):
+    photo_folder(tmp_path)
+    cut = noise_jpeg(tmp_path / 'tulips' / 'cut.jpg')
+    whole = cut.read_bytes()
+    cut.write_bytes(whole[:len(whole) // 2])  # a copy interrupted half way
+    with Image.open(cut) as image: image.verify()  # the header alone looks fine: a header check lets it through
+    with pytest.raises(OSError, match='image file is truncated'): PILImage.create(cut)  # and fastai would fail on it mid-epoch
+    with pytest.raises(ValueError, match=r"tulips' holds 1 file\(s\) that are not readable images: cut\.jpg \(image file is truncated"):
+        open_photos(tmp_path)
+
+def test_a_whole_jpeg_of_the_same_kind_passes(tmp_path):
+    photo_folder(tmp_path)
+    noise_jpeg(tmp_path / 'tulips' / 'whole.jpg')
+    assert [f.name for f in open_photos(tmp_path).files['tulip']] == ['0.jpg', '1.jpg', '2.jpg', '3.jpg', 'whole.jpg']
 
 def test_hidden_and_top_level_files_and_other_classes_are_ignored(tmp_path):
     photo_folder(tmp_path)
@@ -60,6 +85,7 @@ def test_no_photos_gives_loudly_labelled_synthetic_drawings(tmp_path, monkeypatc
     photos = find_photos(synthetic_dir=tmp_path / 'drawn')
     printed = capsys.readouterr().out
     assert SYNTHETIC_NOTE in printed and 'no_shared' in printed
+    assert 'The tf_flowers download is off (download=False' in printed  # the reason, before the warning
     assert photos.synthetic and photos.origin == 'generated'
     assert photos.description.startswith('SYNTHETIC drawings, NOT photos')
     assert Counter(class_of(f) for f in photos.items) == {'rose': 60, 'tulip': 60}

@@ -8,6 +8,7 @@ from mixaug_fastai.course.data import make_synthetic_photos, open_photos, SYNTHE
 from mixaug_fastai.course.tutorial import (TutorialSettings, write_results, parse_args, settings_from_args, method_callbacks, summarise,
                                     final_epochs, METHODS)
 from mixaug_fastai.callbacks import MixUp, CutMix, Cutout
+from mixaug_fastai.course import tutorial
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +21,46 @@ def test_methods_and_their_callbacks():
 def test_command_line_overrides_the_device_defaults():
     settings = settings_from_args(parse_args(['--device', 'cpu', '--epochs', '4', '--seeds', '7', '8', '--methods', 'Cutout']))
     assert settings == TutorialSettings(epochs=4, seeds=(7, 8), methods=('Cutout',), device='cpu')
-    with pytest.raises(SystemExit): parse_args(['--methods', 'AugMix'])
+
+def refusal(argv, capsys) -> str:
+    "What the command line prints when it refuses `argv`; it must exit with argparse's status 2 (pytest.raises(SystemExit) alone also passes on exit 0)."
+    with pytest.raises(SystemExit) as exited: parse_args(argv)
+    assert exited.value.code == 2, f"{argv}: exit status {exited.value.code}"
+    return capsys.readouterr().err
+
+@pytest.mark.parametrize('argv, message', [
+    (['--methods', 'AugMix'], "argument --methods: invalid choice: 'AugMix' (choose from"),
+    (['--bs', '0'], "argument --bs: got '0'; allowed: an integer >= 2"),
+    (['--bs', 'many'], "argument --bs: got 'many'; allowed: an integer >= 2"),
+    (['--epochs', '-1'], "argument --epochs: got '-1'; allowed: an integer >= 1"),
+    (['--freeze-epochs', '0'], "argument --freeze-epochs: got '0'; allowed: an integer >= 1"),
+    (['--size', '8'], "argument --size: got '8'; allowed: an integer >= 32"),
+    (['--lr', '0'], "argument --lr: got '0'; allowed: a finite number > 0"),
+    (['--lr', 'nan'], "argument --lr: got 'nan'; allowed: a finite number > 0"),
+    (['--seeds', '1', '-2'], "argument --seeds: got '-2'; allowed: an integer >= 0"),
+    (['--arch', 'resnet_18'], "argument --arch: got 'resnet_18'; allowed: a timm architecture name"),
+    (['--device', 'gpu0'], "argument --device: got 'gpu0'; allowed: a torch device such as cpu, cuda or cuda:1"),
+    (['--tf-flowers-url', 'flower_photos.tgz'], "argument --tf-flowers-url: got 'flower_photos.tgz'; allowed: an http(s), ftp or file URL"),
+])
+def test_command_line_refuses_bad_values_naming_option_value_and_what_is_allowed(argv, message, capsys):
+    assert message in refusal(argv, capsys)
+
+def test_command_line_refuses_missing_folders_and_a_file_as_results_folder(tmp_path, capsys):
+    assert f"argument --data: got '{tmp_path / 'nowhere'}', which is not an existing folder; allowed: a folder holding roses/ and tulips/" in refusal(['--data', str(tmp_path / 'nowhere')], capsys)
+    (tmp_path / 'notes.txt').write_text('x')
+    assert f"argument --out: got '{tmp_path / 'notes.txt'}', which is a file; allowed: a folder" in refusal(['--out', str(tmp_path / 'notes.txt')], capsys)
+
+def test_a_data_folder_without_roses_stops_the_main_job_before_training(tmp_path, capsys, monkeypatch):
+    (tmp_path / 'photos' / 'daisy').mkdir(parents=True)
+    monkeypatch.setattr(tutorial, 'run_comparison', lambda *args, **kwargs: pytest.fail('training started'))
+    with pytest.raises(SystemExit) as exited: tutorial.main(['--data', str(tmp_path / 'photos'), '--out', str(tmp_path / 'out')])
+    assert exited.value.code == 2 and "has no roses/ or rose/ subfolder (its subfolders: ['daisy'])" in capsys.readouterr().err
+
+def test_the_command_exits_with_status_2_on_a_bad_value(tmp_path):
+    done = subprocess.run([sys.executable, '-m', 'mixaug_fastai.course.tutorial', '--bs', '0', '--out', str(tmp_path / 'out')],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2 and "error: argument --bs: got '0'; allowed: an integer >= 2" in done.stderr
+    assert not (tmp_path / 'out').exists()
 
 def fake_epochs():
     "Two methods x two seeds x two epochs of made-up values."

@@ -4,12 +4,14 @@
 
 # %% ../../nbs/course/04_data.ipynb #8f7af417
 from __future__ import annotations
-import importlib.util, math, os, random
+import importlib.util, math, os, random, shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 import pandas as pd
 import torch
+from fastcore.basics import remove_suffix
+from fastcore.net import urldest
 from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
 from fastai.data.block import DataBlock, CategoryBlock
 from fastai.data.core import DataLoaders
@@ -20,17 +22,18 @@ from fastai.vision.data import ImageBlock
 from ..core import require
 
 # %% auto #0
-__all__ = ['CLASSES', 'CLASS_FOLDER_NAMES', 'PHOTOS_ENV_VAR', 'TF_FLOWERS_URL', 'FOLDER_CLASS', 'SYNTHETIC_MARKER',
-           'PETAL_COLOURS', 'SYNTHETIC_NOTE', 'project_root', 'shared_photos_path', 'portable_path', 'class_folders',
-           'is_readable_image', 'class_images', 'class_of', 'Photos', 'open_photos', 'leafy_background', 'draw_rose',
-           'draw_tulip', 'make_synthetic_photos', 'download_tf_flowers', 'find_photos', 'stratified_split', 'photo_dls',
-           'class_balance']
+__all__ = ['CLASSES', 'CLASS_FOLDER_NAMES', 'PHOTOS_ENV_VAR', 'TF_FLOWERS_URL_ENV_VAR', 'TF_FLOWERS_URL', 'FOLDER_CLASS',
+           'SYNTHETIC_MARKER', 'PETAL_COLOURS', 'SYNTHETIC_NOTE', 'project_root', 'shared_photos_path', 'portable_path',
+           'class_folders', 'image_problem', 'class_images', 'class_of', 'Photos', 'open_photos', 'leafy_background',
+           'draw_rose', 'draw_tulip', 'make_synthetic_photos', 'DownloadFailed', 'tf_flowers_url',
+           'download_tf_flowers', 'find_photos', 'stratified_split', 'photo_dls', 'class_balance']
 
 # %% ../../nbs/course/04_data.ipynb #a8a89775
 CLASSES = ('rose', 'tulip')
 # tf_flowers layout first, then the singular layout of Kaggle's flowers-recognition copy
 CLASS_FOLDER_NAMES = {'rose': ('roses', 'rose'), 'tulip': ('tulips', 'tulip')}
 PHOTOS_ENV_VAR = 'MIXAUG_ROSES_TULIPS'
+TF_FLOWERS_URL_ENV_VAR = 'MIXAUG_TF_FLOWERS_URL'
 TF_FLOWERS_URL = 'https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz'
 
 # %% ../../nbs/course/04_data.ipynb #3603562c
@@ -67,20 +70,25 @@ def class_folders(path) -> dict:
     return folders
 
 # %% ../../nbs/course/04_data.ipynb #d8eb1eee
-def is_readable_image(file:Path) -> bool:
-    "Whether PIL recognises `file` as an image (it reads the header, not every pixel)."
+def image_problem(file:Path) -> str|None:
+    "Why `file` cannot be trained on (an extension that is not an image's, a file PIL cannot identify, or one it cannot decode to the last pixel, such as a truncated JPEG); None for a good image."
+    suffix = Path(file).suffix.lower()
+    if suffix not in image_extensions: return f"{suffix or 'no extension'} is not an image extension"
     try:
-        with Image.open(file) as image: image.verify()
-        return True
-    except (UnidentifiedImageError, OSError, SyntaxError): return False
+        # load() decodes every pixel, as training will; verify() reads only the header and passes a truncated JPEG
+        with Image.open(file) as image: image.load()
+    except UnidentifiedImageError: return 'PIL cannot identify it as an image'
+    except (OSError, SyntaxError, ValueError) as error: return str(error)
+    return None
 
 def class_images(folder:Path) -> list:
-    "The image files in the class `folder`, sorted; a clear error if it holds none, or holds files that are not readable images."
+    "The image files in the class `folder`, sorted; a clear error if it holds none, or holds files that are not readable images (each named, with the reason)."
     files = sorted(f for f in Path(folder).iterdir() if f.is_file() and not f.name.startswith('.'))
-    rejected = [f.name for f in files if f.suffix.lower() not in image_extensions or not is_readable_image(f)]
-    if rejected:
-        raise ValueError(f"class folder {str(folder)!r} holds {len(rejected)} file(s) that are not readable images: "
-                         f"{rejected[:5]}{' ...' if len(rejected) > 5 else ''}; allowed: only image files (.jpg, .png, ...) in class folders")
+    problems = {f.name: why for f in files if (why := image_problem(f)) is not None}
+    if problems:
+        named = '; '.join(f"{name} ({why})" for name, why in list(problems.items())[:5])
+        raise ValueError(f"class folder {str(folder)!r} holds {len(problems)} file(s) that are not readable images: {named}{' ...' if len(problems) > 5 else ''}; "
+                         "allowed: only image files (.jpg, .png, ...) that decode to the last pixel, in class folders")
     if not files: raise ValueError(f"class folder {str(folder)!r} holds no images; each class folder needs image files (.jpg, .png, ...)")
     return files
 
@@ -172,24 +180,61 @@ def make_synthetic_photos(folder, per_class:int=60, size:int=160, seed:int=0) ->
     return folder
 
 # %% ../../nbs/course/04_data.ipynb #b18d1f77
-def download_tf_flowers() -> Path:
-    "The tf_flowers `flower_photos` folder, downloaded once by fastai's `untar_data` into fastai's data folder (about 220 MB); only its roses/ and tulips/ are used."
-    path = untar_data(TF_FLOWERS_URL)
-    return path / 'flower_photos' if (path / 'flower_photos' / 'roses').is_dir() else path
+class DownloadFailed(RuntimeError):
+    "The tf_flowers archive could not be downloaded or extracted; nothing of it was kept."
+
+def tf_flowers_url(url=None) -> str:
+    "The archive to fetch: `url`, else `$MIXAUG_TF_FLOWERS_URL`, else TensorFlow's `TF_FLOWERS_URL`."
+    return url or os.environ.get(TF_FLOWERS_URL_ENV_VAR) or TF_FLOWERS_URL
+
+def _remove(path:Path):
+    if path.is_dir(): shutil.rmtree(path)
+    elif path.exists(): path.unlink()
+
+def _one_line(error:BaseException) -> str:
+    "The error's type and first line (fastcore appends an HTTP error's whole page to its message)."
+    if isinstance(error, NameError) and 'ContentTooShortError' in str(error):
+        # fastcore.net raises ContentTooShortError without importing it, so a download cut short surfaces as this NameError
+        return 'the connection closed before the whole archive arrived'
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+def download_tf_flowers(url=None, # the archive; None: `tf_flowers_url()`
+                       ) -> Path:
+    "The tf_flowers `flower_photos` folder, fetched once by fastai's `untar_data` into fastai's data folder (about 220 MB); if that fails, a `DownloadFailed` saying which step failed and how, with no partial archive or half-extracted folder left behind."
+    url = tf_flowers_url(url)
+    archive = fastai_cfg().path('archive') / urldest(url).name  # where untar_data keeps the archive,
+    folder = fastai_cfg().path('data') / remove_suffix(archive.stem, '.tar')  # and where it extracts it
+    existed = folder.exists()
+    try: path = untar_data(url)
+    except BaseException as error:
+        step = 'extracting' if archive.is_file() else 'downloading'
+        # a partial download, an archive that does not extract, a folder half moved into place: none can be used or resumed
+        for leftover in (archive.with_name(archive.name + '.part'), archive, *([] if existed else [folder])): _remove(leftover)
+        if not isinstance(error, Exception): raise  # an interruption (Ctrl-C) stays one, after the clean-up
+        raise DownloadFailed(f"{step} tf_flowers from {url} failed ({_one_line(error)}); the partial archive and folder were removed") from error
+    return path / 'flower_photos' if (path / 'flower_photos').is_dir() else path
 
 def find_photos(path=None, # a folder with roses/ and tulips/ (or rose/ and tulip/); None: look in the places below
-                download:bool=False, # fetch tf_flowers when no folder is found
+                download:bool=False, # fetch tf_flowers when no folder is found (the tutorial's command line does, unless --no-download)
+                url=None, # the tf_flowers archive; None: `tf_flowers_url()`
                 synthetic_dir=None, # where to write the stand-in drawings; None: fastai's data folder
                 synthetic_seed:int=0, # seed of the stand-in drawings
                ) -> Photos:
-    "The photos of the first source that is there: `path`, `$MIXAUG_ROSES_TULIPS`, `../shared/data/roses_tulips`, tf_flowers (if `download`), else SYNTHETIC drawings, said loudly."
+    "The photos of the first source that is there: `path`, `$MIXAUG_ROSES_TULIPS`, `../shared/data/roses_tulips`, tf_flowers (if `download`), else SYNTHETIC drawings, said loudly with the reason."
     if path is not None: return open_photos(path, 'argument')
     if os.environ.get(PHOTOS_ENV_VAR): return open_photos(os.environ[PHOTOS_ENV_VAR], f'${PHOTOS_ENV_VAR}')
     if shared_photos_path().is_dir(): return open_photos(shared_photos_path(), 'shared photos')
     print(f"No photos: no folder given, ${PHOTOS_ENV_VAR} unset, {portable_path(shared_photos_path())} absent.")
-    if download: return open_photos(download_tf_flowers(), 'tf_flowers download')
+    if download:
+        print(f"Fetching tf_flowers from {tf_flowers_url(url)} with fastai's untar_data (about 220 MB the first time, "
+              f"kept in {portable_path(fastai_cfg().path('data'))}); --no-download (download=False) skips it.", flush=True)
+        try: return open_photos(download_tf_flowers(url), 'tf_flowers download')
+        except (DownloadFailed, FileNotFoundError, ValueError) as error: why = f"No tf_flowers photos: {error}"
+    else: why = "The tf_flowers download is off (download=False, or --no-download on the command line)."
     folder = Path(synthetic_dir or fastai_cfg().path('data') / f'synthetic_roses_tulips_seed{synthetic_seed}')
-    print(f"{'!' * 8} {SYNTHETIC_NOTE} Pass a folder, set ${PHOTOS_ENV_VAR}, or use download=True (--download) for real photos. {'!' * 8}")
+    print(f"{'!' * 8} {why} {'!' * 8}")
+    print(f"{'!' * 8} {SYNTHETIC_NOTE} For real photos: pass a folder (--data), set ${PHOTOS_ENV_VAR}, or let the tf_flowers download run. {'!' * 8}")
     return open_photos(make_synthetic_photos(folder, seed=synthetic_seed), 'generated')
 
 # %% ../../nbs/course/04_data.ipynb #d35cb2a6

@@ -8,6 +8,7 @@ import argparse, json, math, os, sys, time
 from contextlib import nullcontext
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
+from urllib.parse import urlparse
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
@@ -20,13 +21,13 @@ from fastai.torch_core import default_device, set_seed
 from fastcore.imports import in_notebook
 from ..core import require
 from ..callbacks import MixUp, CutMix, Cutout
-from .data import Photos, find_photos, photo_dls, portable_path, SYNTHETIC_NOTE
+from .data import Photos, find_photos, TF_FLOWERS_URL_ENV_VAR, photo_dls, portable_path, SYNTHETIC_NOTE
 from .pretrained import LITE0_ARCH, pretrained_learner
 
 # %% auto #0
 __all__ = ['METHODS', 'method_callbacks', 'TutorialSettings', 'default_settings', 'EpochLog', 'train_once', 'summarise',
            'final_epochs', 'device_description', 'run_comparison', 'results_markdown', 'accuracy_figure', 'loss_figure',
-           'write_results', 'parse_args', 'settings_from_args', 'main']
+           'write_results', 'tutorial_parser', 'parse_args', 'settings_from_args', 'main']
 
 # %% ../../nbs/course/06_tutorial.ipynb #0a15309f
 METHODS = ('none', 'MixUp', 'CutMix', 'Cutout', 'CutMix p_batch=0.5')
@@ -199,21 +200,60 @@ def write_results(out:Path, settings:TutorialSettings, photos:Photos, epochs:pd.
     (out / 'settings.json').write_text(json.dumps(recorded, indent=2) + '\n')
 
 # %% ../../nbs/course/06_tutorial.ipynb #2d3ffebd
-def parse_args(argv=None) -> argparse.Namespace:
-    "The command line of `python -m mixaug_fastai.course.tutorial`; options left out take `default_settings()`."
+def _checked(kind, allowed:str, ok):
+    "An argparse type: the text read as `kind`, refused with what is `allowed` unless `ok(value)`."
+    def parse(text:str):
+        try: value = kind(text)
+        except ValueError: value = None
+        if value is None or not ok(value): raise argparse.ArgumentTypeError(f"got {text!r}; allowed: {allowed}")
+        return value
+    return parse
+
+def _folder(text:str) -> str:
+    if not Path(text).expanduser().is_dir():
+        raise argparse.ArgumentTypeError(f"got {text!r}, which is not an existing folder; allowed: a folder holding roses/ and tulips/ (or rose/ and tulip/)")
+    return text
+
+def _results_folder(text:str) -> str:
+    if Path(text).expanduser().exists() and not Path(text).expanduser().is_dir():
+        raise argparse.ArgumentTypeError(f"got {text!r}, which is a file; allowed: a folder (created if missing)")
+    return text
+
+def _device(text:str) -> str:
+    try: device = torch.device(text)
+    except RuntimeError: raise argparse.ArgumentTypeError(f"got {text!r}; allowed: a torch device such as cpu, cuda or cuda:1")
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"got {text!r}, but torch sees no CUDA device on this machine; allowed: cpu here")
+    return text
+
+def tutorial_parser() -> argparse.ArgumentParser:
+    "The command line of `python -m mixaug_fastai.course.tutorial`: every option checked as it is read."
     parser = argparse.ArgumentParser(prog='python -m mixaug_fastai.course.tutorial', description="Fine-tune an ImageNet network on roses vs tulips "
                                      "with no mixing, MixUp, CutMix, Cutout and CutMix p_batch=0.5 over several seeds; write the results folder.")
-    parser.add_argument('--out', default='results/tutorial', help='results folder (default: %(default)s)')
-    parser.add_argument('--data', help='folder with roses/ and tulips/ (or rose/ and tulip/); default: $MIXAUG_ROSES_TULIPS, '
-                        '../shared/data/roses_tulips, tf_flowers with --download, else SYNTHETIC drawings')
-    parser.add_argument('--download', action='store_true', help='download tf_flowers when no folder is found')
+    parser.add_argument('--out', type=_results_folder, default='results/tutorial', help='results folder (default: %(default)s)')
+    parser.add_argument('--data', type=_folder, help='folder with roses/ and tulips/ (or rose/ and tulip/); default: $MIXAUG_ROSES_TULIPS, '
+                        '../shared/data/roses_tulips, else tf_flowers downloaded with fastai\'s untar_data, else SYNTHETIC drawings')
+    parser.add_argument('--no-download', action='store_true', help='never download tf_flowers (offline): without photos, train on the SYNTHETIC drawings')
+    parser.add_argument('--tf-flowers-url', type=_checked(str, 'an http(s), ftp or file URL of flower_photos.tgz',
+                                                          lambda url: urlparse(url).scheme in ('http', 'https', 'ftp', 'file')),
+                        help=f'where to download tf_flowers from (default: ${TF_FLOWERS_URL_ENV_VAR}, else TensorFlow\'s address)')
     parser.add_argument('--quick', action='store_true', help='the CI check: one method, one seed, small images, 1 + 1 epochs')
-    parser.add_argument('--device', help='cpu, cuda, ... (default: the GPU when there is one)')
-    for name, kind in (('arch', str), ('size', int), ('epochs', int), ('freeze-epochs', int), ('lr', float), ('bs', int)):
-        parser.add_argument(f'--{name}', type=kind, help='default: the device\'s setting (see the tutorial)')
-    parser.add_argument('--seeds', type=int, nargs='+', help='training seeds')
+    parser.add_argument('--device', type=_device, help='cpu, cuda, ... (default: the GPU when there is one)')
+    parser.add_argument('--arch', type=_checked(str, "a timm architecture name (timm.list_models() lists them)", timm.is_model),
+                        help="timm architecture (default: %s, whose ImageNet weights need no download)" % LITE0_ARCH)
+    at_least = lambda n, what: _checked(int, f'an integer >= {n}{what}', lambda v: v >= n)
+    parser.add_argument('--size', type=at_least(32, ' (the network shrinks images 32-fold)'), help="image side in pixels (default: the device's setting)")
+    parser.add_argument('--epochs', type=at_least(1, ''), help="epochs of the whole network (default: the device's setting)")
+    parser.add_argument('--freeze-epochs', type=at_least(1, " (fine_tune trains the new head first)"), help=f"epochs of the head alone (default: {TutorialSettings.freeze_epochs})")
+    parser.add_argument('--lr', type=_checked(float, 'a finite number > 0', lambda v: math.isfinite(v) and v > 0), help=f"base learning rate (default: {TutorialSettings.lr:g})")
+    parser.add_argument('--bs', type=at_least(2, ' (batch norm and mixing need two images)'), help=f"batch size (default: {TutorialSettings.bs})")
+    parser.add_argument('--seeds', type=at_least(0, ''), nargs='+', help='training seeds')
     parser.add_argument('--methods', nargs='+', choices=METHODS, help='methods to compare (default: all)')
-    return parser.parse_args(argv)
+    return parser
+
+def parse_args(argv=None) -> argparse.Namespace:
+    "The command line read by `tutorial_parser()`; options left out take `default_settings()`."
+    return tutorial_parser().parse_args(argv)
 
 def settings_from_args(args:argparse.Namespace) -> TutorialSettings:
     "`default_settings` for the device, with the options given on the command line."
@@ -223,11 +263,13 @@ def settings_from_args(args:argparse.Namespace) -> TutorialSettings:
 
 def main(argv=None):
     "Run the comparison as the command line says and write the results folder."
-    args = parse_args(argv)
+    parser = tutorial_parser()
+    args = parser.parse_args(argv)
     # recorded with portable paths: the results folder must not carry this machine's absolute paths
     command = ' '.join(['python -m mixaug_fastai.course.tutorial', *(portable_path(a) if os.path.isabs(a) else a for a in (sys.argv[1:] if argv is None else argv))])
-    run_comparison(settings_from_args(args), find_photos(args.data, download=args.download), out=args.out,
-                   progress=sys.stdout.isatty(), command=command)
+    try: photos = find_photos(args.data, download=not args.no_download, url=args.tf_flowers_url)
+    except (FileNotFoundError, ValueError) as error: parser.error(str(error))  # a folder that is there but cannot be trained on
+    run_comparison(settings_from_args(args), photos, out=args.out, progress=sys.stdout.isatty(), command=command)
     print(f"Results in {args.out}/results.md")
 
 # %% ../../nbs/course/06_tutorial.ipynb #2d7545d1
