@@ -15,8 +15,8 @@ Fails (exit 1) unless:
   what a reader meets: no code or output cut off (each block fits the page or scrolls, text selectable, never broken
   inside a word), no sideways scrolling of the page, every link with text and a box to click, a link to the repository,
   no figure shrunk below its natural size or with a point of its text under a CSS pixel, no TeX left raw after KaTeX
-  ran, no markdown link shown as text, and at 420 px the page starting in the first screen. Screenshots of each page at both widths go to
-  build/docs-screenshots/ (outside git).
+  ran, no markdown link shown as text, and at 420 px the page starting in the first screen. Screenshots of each page
+  at both widths go to build/docs-screenshots/ (outside git).
 """
 import argparse, base64, html, importlib, inspect, json, posixpath, re, shutil, struct, subprocess, sys, tempfile, time
 import urllib.request
@@ -252,7 +252,8 @@ PROBE = r"""
   return {width: innerWidth, pageWidth: document.documentElement.scrollWidth, pageHeight: document.documentElement.scrollHeight,
           mainTop: main.getBoundingClientRect().top + scrollY, title: document.querySelector('main h1')?.textContent.replace('¶', '').trim() || '',
           blocks, links, images, rawTex, rawMarkdown, katexErrors: [...main.querySelectorAll('.katex-error')].map(e => e.textContent.slice(0, 80)),
-          katex: main.querySelectorAll('.katex').length, resources};
+          katex: main.querySelectorAll('.katex').length, resources,
+          brokenFonts: [...document.fonts].filter(f => f.status === 'error').map(f => f.family)};
 })()
 """
 
@@ -300,6 +301,7 @@ def page_problems(page:str, width:int, m:dict, git_url:str, expected_title:str) 
     for link in m['rawMarkdown']: say(f"a markdown link shown as text: {link!r}")
     for error in m['katexErrors']: say(f"KaTeX could not render {error!r}")
     for url in m['resources']: say(f"loaded from the network: {url}")
+    for family in m['brokenFonts']: say(f"the font {family} failed to load (is it served with the site?)")
     if width < 800 and m['mainTop'] > FIRST_SCREEN_SHARE * SCREEN_HEIGHT:
         say(f"the page starts {m['mainTop']:.0f} px down the first screen (the sidebar fills it)")
     return problems
