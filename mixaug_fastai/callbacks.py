@@ -11,10 +11,11 @@ import torch
 from torch import Tensor
 from fastai.callback.core import Callback
 from fastai.callback.mixup import MixHandler
-from fastai.torch_core import TensorImage, show_image, rank_distrib
+from fastai.torch_core import TensorImage, TensorMask, show_image, rank_distrib
 from fastai.vision.data import get_grid
 from .core import (require, check_image_batch, make_generator, torch_seed, SMALLEST_ALPHA, LARGEST_ALPHA,
-                                draw_mixup, draw_cutmix, draw_cutout, mix_images_, erase_)
+                                draw_mixup, draw_cutmix, draw_cutout, mix_images_, paste_, erase_,
+                                target_kind, with_channels)
 from .loss import check_loss_func, mixed_loss
 
 # %% auto #0
@@ -44,6 +45,12 @@ def require_single_pairing(cb, cbs):
                      "(MixUpCutMix switches between MixUp and CutMix per batch; Cutout combines with any of them)")
 
 # %% ../nbs/02_callbacks.ipynb #f2faba3c
+def _plain(x): return x.as_subclass(Tensor) if isinstance(x, Tensor) else x
+
+def _carries_partner(target, image_shape, draw) -> bool:
+    "Whether `target` takes its partner's values where `draw` pastes the partner's pixels: a mask under CutMix."
+    return draw.boxes is not None and target_kind(target, image_shape) == 'mask'
+
 class MixAugmentation(Callback):
     "Base of the callbacks: decides which training batches are augmented, draws and applies parameters, and weighs the loss of mixed batches."
     run_valid = False
@@ -80,14 +87,14 @@ class MixAugmentation(Callback):
         self.generator, self.draw = make_generator(torch_seed() + rank_distrib() if self.seed is None else self.seed), None
 
     def before_batch(self):
-        self.draw = None
-        images = self.learn.xb[0]
-        # a plain view of the same pixels: on fastai's tensor types every attribute and call goes through __torch_function__
-        if isinstance(images, Tensor): images = images.as_subclass(Tensor)
-        self.check_images(images)
+        self.draw, self.weighed = None, None
+        # plain views of the same data: on fastai's tensor types every attribute and call goes through __torch_function__
+        images, targets = _plain(self.learn.xb[0]), [_plain(t) for t in self.learn.yb]
+        self.check_batch(images, targets)
         if not self._augments_batch(len(images)): return
         self.draw = self.draw_for(images.shape, self.generator)
-        self.apply_(images, self.draw, self.generator)
+        self.apply_(images, self.draw, self.generator, targets)
+        if self.pairs_samples: self.weighed = tuple(not _carries_partner(t, images.shape, self.draw) for t in targets)
 
     def _augments_batch(self, bs:int) -> bool:
         learn = self.learn  # read directly: `self.epoch` would go through fastai's attribute delegation on every batch
@@ -95,23 +102,28 @@ class MixAugmentation(Callback):
         return self.generator.random() < self.p_batch
 
     def after_loss(self):
-        if self.draw is None or not self.pairs_samples: return
+        # masks that took their partners' pixels are exact already: with nothing to weigh, the learner's loss is the loss
+        if self.draw is None or not self.pairs_samples or not any(self.weighed): return
         # with one lam for the batch, the loss the learner has just computed is the rule's first term
         self.learn.loss_grad = mixed_loss(self.learn.loss_func, self.learn.pred, self.learn.yb, self.draw.perm, self.draw.lam,
-                                          own_loss=self.learn.loss_grad)
+                                          own_loss=self.learn.loss_grad, weighed=self.weighed)
         self.learn.loss = self.learn.loss_grad.clone()
 
-    def check_images(self, images:Tensor):
+    def check_batch(self, images:Tensor, targets:list):
         "Raise a clear error for a batch this callback cannot augment; runs on every training batch, augmented or not."
         check_image_batch(images, type(self).__name__)
+        if self.pairs_samples:
+            for target in targets: target_kind(target, images.shape)
 
     def draw_for(self, shape:torch.Size, generator:np.random.Generator):
         "Parameters for a batch of `shape`; subclasses say how."
         raise NotImplementedError
 
-    def apply_(self, images:Tensor, draw, generator:np.random.Generator):
-        "Apply `draw` to `images` in place."
+    def apply_(self, images:Tensor, draw, generator:np.random.Generator, targets:list=()):
+        "Apply `draw` to `images` in place, and a CutMix draw to the masks among `targets` too."
         mix_images_(images, draw)
+        for target in targets:
+            if _carries_partner(target, images.shape, draw): paste_(with_channels(target), draw.perm, draw.boxes)
 
 # %% ../nbs/02_callbacks.ipynb #30d3a7a2
 class MixUp(MixAugmentation):
@@ -187,13 +199,16 @@ class Cutout(MixAugmentation):
         fill:float|Sequence[float]|str=0., # value of erased pixels: a finite number, one finite number per channel, or 'noise' (standard normal)
         seed:int|None=None, # seed of the callback's generator; None: from torch's global generator plus the process rank
         skip_last_epochs:int=0, # the last this many epochs of each fit are trained without augmentation
+        mask_fill:int|float|None=None, # value written into the erased pixels of every mask in the batch (say the void code the loss ignores); None leaves masks alone
     ):
         super().__init__(p_batch, seed, skip_last_epochs)
+        require(mask_fill is None or (_is_finite_number(mask_fill) and not isinstance(mask_fill, bool)), 'mask_fill', mask_fill,
+                'None (masks left alone) or a finite number, such as the code of the class the loss ignores')
         require(isinstance(n_holes, int) and not isinstance(n_holes, bool) and n_holes >= 1, 'n_holes', n_holes, 'an int >= 1')
         require((isinstance(length, int) and not isinstance(length, bool) and length >= 1) or (isinstance(length, float) and 0 < length <= 1),
                 'length', length, 'an int number of pixels >= 1 or a float fraction of the shorter image side in (0, 1]')
         require(_is_fill(fill), 'fill', fill, "a finite number, a sequence of one finite number per channel, or 'noise'")
-        self.n_holes, self.length, self.fill = n_holes, length, fill
+        self.n_holes, self.length, self.fill, self.mask_fill = n_holes, length, fill, mask_fill
 
     @property
     def holes(self):
@@ -202,19 +217,43 @@ class Cutout(MixAugmentation):
 
     def draw_for(self, shape, generator): return draw_cutout(shape[0], shape[-2], shape[-1], self.n_holes, self.length, generator)
 
-    def check_images(self, images):
-        super().check_images(images)
+    def check_batch(self, images, targets):
+        super().check_batch(images, targets)
         if not isinstance(self.fill, (int, float, str)):
             require(len(self.fill) == images.shape[1], 'fill', self.fill, f'one value per channel ({images.shape[1]} channels)')
+        if self.mask_fill is None: return
+        masks = self._masks(images.shape, targets)
+        shapes = [f"{tuple(t.shape)} {t.dtype}" if isinstance(t, Tensor) else type(t).__name__ for t in targets]
+        require(len(masks) > 0, 'mask_fill', self.mask_fill, f"None for a batch with no mask among its targets (got {shapes})")
+        for mask in masks:
+            if not mask.is_floating_point():
+                require(float(self.mask_fill).is_integer(), 'mask_fill', self.mask_fill, f"a whole number for a mask of dtype {mask.dtype}")
 
-    def apply_(self, images, draw, generator):
+    def _masks(self, image_shape, targets) -> list: return [t for t in targets if target_kind(t, image_shape) == 'mask']
+
+    def apply_(self, images, draw, generator, targets=()):
         # noise is drawn where the images are, by a torch generator seeded from the callback's: no noise crosses to the device
         noise_generator = torch.Generator(images.device).manual_seed(int(generator.integers(2**62))) if self.fill == 'noise' else None
         erase_(images, draw.holes, self.fill, noise_generator)
+        if self.mask_fill is None: return
+        for mask in self._masks(images.shape, targets):
+            erase_(with_channels(mask), draw.holes, self.mask_fill if mask.is_floating_point() else int(self.mask_fill))
 
 # %% ../nbs/02_callbacks.ipynb #19c91eb8
 def _label(vocab, target) -> str:
     return str(vocab[int(target)]) if vocab is not None and target.ndim == 0 else str(target.tolist())
+
+def _title(cb, draw, vocab, labels, i:int) -> str:
+    "Sample i's label and its weight beside its partner's; for a batch of masks alone, the weight of its own pixels or mask."
+    if not cb.pairs_samples: return '' if labels is None else _label(vocab, labels[i])
+    lam, partner = (draw.lam if isinstance(draw.lam, float) else draw.lam[i].item()), int(draw.perm[i])
+    if labels is not None: return f"{_label(vocab, labels[i])} {lam:.2f} / {_label(vocab, labels[partner])} {1 - lam:.2f}"
+    if draw.boxes is not None: return f"own pixels {lam:.2f} / #{partner}'s {1 - lam:.2f}"
+    return f"own mask {lam:.2f} / #{partner}'s {1 - lam:.2f}"
+
+def _show_mask(mask:Tensor, ax, n_codes:int):
+    "Draw a (h, w) mask, or the first map of a (k, h, w) one, over the image on `ax` in fastai's mask colours."
+    TensorMask(mask if mask.ndim == 2 else mask[0]).show(ctx=ax, vmin=0, vmax=n_codes)
 
 def show_mix_batch(learn, # a Learner with one of the callbacks, or whose DataLoaders to use with `cb`
                    cb:MixAugmentation|None=None, # the callback to show; None: the first one in `learn.cbs`
@@ -222,20 +261,20 @@ def show_mix_batch(learn, # a Learner with one of the callbacks, or whose DataLo
                    ncols:int=4, # images per row
                    seed:int=0, # seed of the draw shown
                    figsize=None):
-    "Show a training batch of `learn.dls` augmented by `cb`, titled with each label and its weight."
+    "Show a training batch of `learn.dls` augmented by `cb`, titled with each label and its weight; masks are drawn over their images as in fastai's segmentation `show_batch`."
     cb = cb or next((c for c in learn.cbs if isinstance(c, MixAugmentation)), None)
     if cb is None: raise ValueError("show_mix_batch needs a MixAugmentation callback: pass cb=, or add one to the Learner")
     images, *targets = learn.dls.train.one_batch()
-    images = images.clone()
+    images, targets = images.clone(), [t.clone() for t in targets]
     draw = cb.draw_for(images.shape, make_generator(seed))
-    cb.apply_(images.as_subclass(Tensor), draw, make_generator(seed))
-    shown = learn.dls.train.decode((TensorImage(images),))[0][:max_n]
-    vocab, y = getattr(learn.dls, 'vocab', None), targets[0]
-    titles = []
-    for i in range(len(shown)):
-        if not cb.pairs_samples: titles.append(_label(vocab, y[i])); continue
-        lam = draw.lam if isinstance(draw.lam, float) else draw.lam[i].item()
-        titles.append(f"{_label(vocab, y[i])} {lam:.2f} / {_label(vocab, y[draw.perm[i]])} {1 - lam:.2f}")
-    axs = get_grid(len(shown), ncols=ncols, figsize=figsize, return_fig=False)
-    for image, title, ax in zip(shown, titles, axs): show_image(image, ax=ax, title=title)
+    cb.apply_(_plain(images), draw, make_generator(seed), [_plain(t) for t in targets])
+    decoded = learn.dls.train.decode((TensorImage(images), *targets))
+    kinds = [target_kind(t, images.shape) for t in targets]
+    labels = next((t for t, kind in zip(targets, kinds) if kind == 'label'), None)
+    masks = next((_plain(d) for d, kind in zip(decoded[1:], kinds) if kind == 'mask'), None)
+    vocab, n = getattr(learn.dls, 'vocab', None), min(max_n, len(images))
+    axs = get_grid(n, ncols=ncols, figsize=figsize, return_fig=False)
+    for i, ax in zip(range(n), axs):
+        show_image(decoded[0][i], ax=ax, title=_title(cb, draw, vocab, labels, i))
+        if masks is not None: _show_mask(masks[i], ax, n_codes=len(vocab) if labels is None and vocab is not None else int(masks.max()) + 1)
     return axs

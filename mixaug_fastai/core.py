@@ -15,7 +15,7 @@ __all__ = ['SMALLEST_ALPHA', 'LARGEST_ALPHA', 'BATCH_WIDE_BELOW', 'require', 'ch
            'sample_beta', 'random_derangement', 'cycles_of', 'replace_along_cycles_', 'centred_boxes',
            'uniform_centres', 'box_area', 'cutmix_boxes', 'own_fraction', 'MixDraw', 'CutoutDraw', 'record_lam',
            'draw_mixup', 'draw_cutmix', 'cutout_side', 'draw_cutout', 'batch_wide', 'to_device', 'blend_', 'paste_',
-           'mix_images_', 'hole_spans', 'keep_mask', 'erase_']
+           'mix_images_', 'hole_spans', 'keep_mask', 'erase_', 'target_kind', 'with_channels']
 
 # %% ../nbs/00_core.ipynb #f60a9d91
 def require(ok:bool, name:str, value, allowed:str):
@@ -213,3 +213,18 @@ def erase_(images:Tensor, holes:Tensor, fill:float|tuple|str=0., generator:torch
             else:
                 for channel, value in zip(region, fill): channel.fill_(value)
     return images
+
+# %% ../nbs/00_core.ipynb #e53734cd
+def target_kind(target, image_shape:tuple) -> str:
+    "'mask' for a per-pixel target with the images' height and width, (bs, h, w) or (bs, k, h, w); 'label' for a per-sample one, (bs,) or (bs, classes); a `TypeError` naming its shape and dtype otherwise."
+    bs, height, width = image_shape[0], image_shape[-2], image_shape[-1]
+    if isinstance(target, Tensor) and target.ndim >= 1 and len(target) == bs:
+        if target.ndim <= 2: return 'label'
+        if target.ndim <= 4 and tuple(target.shape[-2:]) == (height, width): return 'mask'
+    got = f"shape {tuple(target.shape)} and dtype {target.dtype}" if isinstance(target, Tensor) else f"a {type(target).__name__}"
+    raise TypeError(f"cannot mix a target with {got} for images of shape {tuple(image_shape)}: each target must be a label per sample, "
+                    f"({bs},) or ({bs}, classes), or a mask per pixel with the images' height and width, ({bs}, {height}, {width}) or ({bs}, k, {height}, {width})")
+
+def with_channels(mask:Tensor) -> Tensor:
+    "A (bs, k, h, w) view of a mask: (bs, h, w) masks get a channel dimension of 1."
+    return mask if mask.ndim == 4 else mask[:, None]
