@@ -243,8 +243,8 @@ PROBE = r"""
   const images = [...main.querySelectorAll('img')].filter(shown).map(i => { const r = i.getBoundingClientRect();
     return {where: where(i), natural: [i.naturalWidth, i.naturalHeight], shown: [r.width, r.height],
             head: i.src.startsWith('data:image/png;base64,') ? i.src.slice(22, 22 + 4000) : ''}; });
-  const prose = main.cloneNode(true);
-  prose.querySelectorAll('pre, code, .katex, script, style, .jp-InputArea, .jp-OutputArea-output:not(.jp-RenderedMarkdown)').forEach(e => e.remove());
+  const prose = main.cloneNode(true);  // the text a reader reads: markdown cells and markdown outputs, without code
+  prose.querySelectorAll('pre, code, .katex, script, style, .jp-CodeCell .jp-InputArea, .jp-OutputArea-output:not(.jp-RenderedMarkdown)').forEach(e => e.remove());
   const text = prose.textContent;
   const rawTex = [...text.matchAll(/\$[^$\n]{1,200}\$|\\(?:alpha|beta|lambda|le|ge|frac|sqrt|lfloor|rfloor|cdot|times|sum)\b/g)].map(m => m[0].slice(0, 80));
   const rawMarkdown = [...text.matchAll(/\[[^\]\n]*\]\((?:https?:|[\w.\/-]+\.(?:html|ipynb))[^)\s]*\)/g)].map(m => m[0].slice(0, 80));
