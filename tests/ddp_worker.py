@@ -4,10 +4,17 @@
 
 Every rank seeds alike with `set_seed(0)`, as a launched training script does, wraps a tiny model in `DistributedDataParallel`
 (gloo backend, CPU) and trains on its own shard of the training set, with each callback unseeded and then seeded. It writes what
-each callback drew, the losses and the final weights to OUT_DIR/rank{RANK}.json.
+each callback drew, the losses, the final weights and the threads still running after teardown to OUT_DIR/rank{RANK}.json.
 
-fastai's own route, `learn.distrib_ctx()`, assumes CUDA (see the Guarantees page), hence this hand-made one on the CPU."""
-import json, os, sys
+fastai's own route, `learn.distrib_ctx()`, assumes CUDA (see the Guarantees page), hence this hand-made one on the CPU.
+
+Teardown is explicit. A `DistributedDataParallel` holds the process group, and a Learner sits in reference cycles (its callbacks
+point back at it), so a finished Learner lives until some garbage collection; `destroy_process_group` then only drops the world's
+reference, and gloo's threads (a socket loop and two work loops per rank) run on until the interpreter shuts down, when each rank
+frees its group at a different moment. Hence: every Learner and its DDP wrapper are collected before the next fit (checked), both
+ranks meet at a barrier after their last collective, and the group is destroyed with nothing else holding it, which joins its
+threads; the rank records which threads are left (none should be) so that the test can check it."""
+import gc, json, os, sys, weakref
 from pathlib import Path
 import torch, torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -34,19 +41,35 @@ def shard_learner(rank:int, world_size:int) -> Learner:
     dls = DataLoaders.from_dsets(items[:48][rank::world_size], items[48:], bs=8, device='cpu', num_workers=0)
     return Learner(dls, DistributedDataParallel(tiny_model()), loss_func=CrossEntropyLossFlat())
 
-def fit_with(cb) -> dict:
+def train(cb) -> tuple[dict, weakref.ref]:
+    "Fit a fresh shard Learner with `cb`; what it recorded, as plain values, and a weak reference to its DDP wrapper."
     set_seed(0)  # the same on every rank: the model starts alike, and an unseeded callback must still differ per rank
     learn, record = shard_learner(dist.get_rank(), dist.get_world_size()), RecordDraws(cb)
     with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-2, cbs=[cb, record])
     weights = torch.cat([p.detach().flatten() for p in learn.model.parameters()])
-    return dict(draws=record.draws, losses=record.losses, recorded=[loss.item() for loss in learn.recorder.losses], weights=weights.tolist())
+    result = dict(draws=record.draws, losses=record.losses, recorded=[loss.item() for loss in learn.recorder.losses], weights=weights.tolist())
+    return result, weakref.ref(learn.model)
+
+def fit_with(cb) -> dict:
+    "`train`, then free its Learner: only the plain values outlive the fit, nothing that holds the process group."
+    result, ddp = train(cb)
+    gc.collect()  # the Learner is unreachable once `train` returns, but only a collection frees its cycles
+    if ddp() is not None: raise RuntimeError(f"a DistributedDataParallel outlived its fit with {type(cb).__name__}: something still refers to the Learner")
+    return result
+
+def other_threads() -> list:
+    "Names of this process's threads besides the main one (Linux /proc); None where /proc cannot tell."
+    tasks = Path('/proc/self/task')
+    if not tasks.is_dir(): return None
+    return sorted((task / 'comm').read_text().strip() for task in tasks.iterdir() if int(task.name) != os.getpid())
 
 def main(out_dir:Path):
-    (out_dir / f'pid{rank_distrib()}').write_text(str(os.getpid()))  # torchrun puts each worker in its own session: the test kills it by this
     dist.init_process_group('gloo')
     try:
         results = {name: dict(unseeded=fit_with(make()), seeded=fit_with(make(seed=7))) for name, make in CALLBACKS.items()}
-        (out_dir / f'rank{rank_distrib()}.json').write_text(json.dumps(results))
-    finally: dist.destroy_process_group()
+        dist.barrier()  # both ranks are past their last collective before either closes its connections
+    finally: dist.destroy_process_group()  # the last reference to the group: gloo's threads are joined here
+    results['threads_after_teardown'] = other_threads()
+    (out_dir / f'rank{rank_distrib()}.json').write_text(json.dumps(results))
 
 if __name__ == '__main__': main(Path(sys.argv[1]))
