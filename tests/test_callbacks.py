@@ -269,14 +269,14 @@ def test_every_exit_path_leaves_the_learner_as_it_was(make_cb, event, error):
     learn, cb = make_learner(), make_cb()
     loss_func, cbs = learn.loss_func, list(learn.cbs)
     fired = []
-    def fail(self): fired.append(self.iter); raise error('mid-batch')
+    def fail(self): fired.append((self.training, self.iter)); raise error('mid-batch')
     fails = type('Fails', (Callback,), {'order': 5, event: fail})
     if error in (Boom, KeyboardInterrupt):  # these end the fit and reach the caller
         with pytest.raises(error, match='mid-batch'): learn.fit(1, cbs=[cb, fails()])
     else: learn.fit(1, cbs=[cb, fails()])  # fastai handles its cancellations inside the fit
-    # the failure fired: once, in the first batch, except a cancelled batch, after which the fit goes on to the next, validation included
-    every_batch = list(range(len(learn.dls.train))) + list(range(len(learn.dls.valid)))
-    assert fired == (every_batch if error is CancelBatchException else [0])
+    # the failure fired: once, in the first training batch, except a cancelled batch, after which the fit goes on to the next, validation included
+    every_batch = [(True, i) for i in range(len(learn.dls.train))] + [(False, i) for i in range(len(learn.dls.valid))]
+    assert fired == (every_batch if error is CancelBatchException else [(True, 0)])
     assert learn.loss_func is loss_func and learn.loss_func.reduction == 'mean' and list(learn.cbs) == cbs
     learn.fit(1, cbs=cb)  # the same callback object trains again
     assert learn.loss_func is loss_func
