@@ -53,8 +53,19 @@ def server():
     httpd.shutdown(); httpd.server_close(); thread.join()
 
 @pytest.fixture
-def fastai_home(tmp_path, monkeypatch):
-    "fastai's config, archive and data folders and the temporary folder inside tmp_path; no photos anywhere else."
+def refusing():
+    "A socket bound on 127.0.0.1 but not listening: connections to its port are refused, deterministically."
+    with socket.socket() as bound:
+        bound.bind(('127.0.0.1', 0))
+        yield bound
+
+def refusing_url(refusing:socket.socket) -> str:
+    return f'http://127.0.0.1:{refusing.getsockname()[1]}/flower_photos.tgz'
+
+@pytest.fixture
+def fastai_home(tmp_path, monkeypatch, refusing):
+    "fastai's config, archive and data folders and the temporary folder inside tmp_path; no photos anywhere else; TensorFlow's address refused, so that even a bug cannot make a test download."
+    monkeypatch.setattr(data, 'TF_FLOWERS_URL', refusing_url(refusing))
     home, scratch = tmp_path / 'fastai_home', tmp_path / 'tmp'
     scratch.mkdir()
     monkeypatch.setenv('FASTAI_HOME', str(home))
@@ -84,14 +95,12 @@ def test_good_archive_gives_its_roses_and_tulips_once(fastai_home, server, capsy
     assert find_photos(download=True, url=server.url('good')).files == photos.files
     assert server.requests == ['/good/flower_photos.tgz']  # the second call found the extracted folder
 
-def test_the_address_comes_from_the_argument_then_the_environment_variable(fastai_home, server, monkeypatch):
-    assert tf_flowers_url() == TF_FLOWERS_URL
+def test_the_address_comes_from_the_argument_then_the_environment_variable(fastai_home, server, monkeypatch, refusing):
+    assert TF_FLOWERS_URL == 'https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz'
+    assert tf_flowers_url() == refusing_url(refusing)  # TensorFlow's address, which the fixture replaced by a refused one
     monkeypatch.setenv(TF_FLOWERS_URL_ENV_VAR, server.url('good'))
     assert tf_flowers_url() == server.url('good') and tf_flowers_url('http://mirror/x.tgz') == 'http://mirror/x.tgz'
     assert download_tf_flowers().joinpath('roses', '0.jpg').is_file() and server.requests == ['/good/flower_photos.tgz']
-
-def refusing_url(refusing:socket.socket) -> str:
-    return f'http://127.0.0.1:{refusing.getsockname()[1]}/flower_photos.tgz'
 
 @pytest.mark.parametrize('route, step, how', [
     ('missing', 'downloading', 'HTTPError: HTTP Error 404: Not Found'),
@@ -100,11 +109,9 @@ def refusing_url(refusing:socket.socket) -> str:
     ('truncated', 'extracting', 'Compressed file ended before the end-of-stream marker was reached'),
     ('not_gzip', 'extracting', 'ReadError'),
 ])
-def test_failed_download_says_which_step_and_how_and_leaves_nothing(fastai_home, server, route, step, how):
-    with socket.socket() as refusing:  # bound but not listening: connections to it are refused, deterministically
-        refusing.bind(('127.0.0.1', 0))
-        url = refusing_url(refusing) if route == 'refused' else server.url(route)
-        with pytest.raises(DownloadFailed) as failed: download_tf_flowers(url)
+def test_failed_download_says_which_step_and_how_and_leaves_nothing(fastai_home, server, refusing, route, step, how):
+    url = refusing_url(refusing) if route == 'refused' else server.url(route)
+    with pytest.raises(DownloadFailed) as failed: download_tf_flowers(url)
     message = str(failed.value)
     assert message.startswith(f'{step} tf_flowers from {url} failed (') and how in message, message
     assert message.endswith('the partial archive and folder were removed') and '\n' not in message
