@@ -165,3 +165,13 @@ def test_show_mix_batch_draws_masks_over_images_titled_with_lam():
         sources = (image[..., 1] * N).round().long()  # the item each shown pixel came from
         assert torch.equal(mask, MASKS[sources, rows, cols])  # the mask shown is the mask of the pixels shown
         assert (sources[in_box] != sources[~in_box][0]).all() and (sources[~in_box] == sources[~in_box][0]).all()
+
+@pytest.mark.parametrize('switch_prob', [0., 1.])
+def test_mixup_cutmix_treats_masks_as_the_callback_it_chose(switch_prob):
+    cb = MixUpCutMix(switch_prob=switch_prob, seed=0)
+    _, before, after = fit(cb)
+    rows, cols = torch.meshgrid(torch.arange(H), torch.arange(W), indexing='ij')
+    for b, a in zip(before, after):
+        if switch_prob == 1: assert torch.equal(a['y'][0], MASKS[source_ids(a['x']), rows, cols])  # CutMix: masks pasted
+        else: assert torch.equal(a['y'][0], b['y'][0])  # MixUp: masks untouched, their losses weighed
+    assert isinstance(cb.lam, float if switch_prob == 1 else torch.Tensor)
