@@ -127,12 +127,17 @@ def test_a_hung_run_is_killed_with_all_its_processes(tmp_path):
     "The timeout path itself: workers that never finish, each with a child, are all killed, and the test fails with a clear message."
     hang = tmp_path / 'hang.py'
     hang.write_text(HANG)
-    launcher, run_id = start(hang, tmp_path)
-    pids = started_processes(launcher, tmp_path)
-    pidfds = [os.pidfd_open(pid) for pid in pids]  # handles on these very processes, taken while they run (they sleep 600 s)
-    assert len(pidfds) == 4 and not any(has_exited(pidfd) for pidfd in pidfds)
-    with pytest.raises(pytest.fail.Exception, match=r'did not finish within 1 s .* processes were killed'): finish(launcher, run_id, timeout_s=1)
-    assert launcher.returncode == -signal.SIGKILL
-    assert all(has_exited(pidfd) for pidfd in pidfds)  # kill_everything returns only once every process it killed has ended
-    assert processes_of(run_id) == {}
-    for pidfd in pidfds: os.close(pidfd)
+    # a process of another run (say a second pytest on the same machine), in a session of its own like a torchrun worker
+    other_run = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], env={**os.environ, RUN_MARKER: 'another-run'}, start_new_session=True)
+    try:
+        launcher, run_id = start(hang, tmp_path)
+        pids = started_processes(launcher, tmp_path)
+        pidfds = [os.pidfd_open(pid) for pid in pids]  # handles on these very processes, taken while they run (they sleep 600 s)
+        assert len(pidfds) == 4 and not any(has_exited(pidfd) for pidfd in pidfds)
+        with pytest.raises(pytest.fail.Exception, match=r'did not finish within 1 s .* processes were killed'): finish(launcher, run_id, timeout_s=1)
+        assert launcher.returncode == -signal.SIGKILL
+        assert all(has_exited(pidfd) for pidfd in pidfds)  # kill_everything returns only once every process it killed has ended
+        assert processes_of(run_id) == {}
+        assert other_run.poll() is None  # left alone: had it been signalled, it would have ended before kill_everything returned
+        for pidfd in pidfds: os.close(pidfd)
+    finally: other_run.kill(); other_run.wait()
