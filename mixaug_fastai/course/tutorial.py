@@ -155,7 +155,7 @@ def _synthetic_mark(photos:Photos) -> str: return ' (SYNTHETIC data)' if photos.
 def accuracy_figure(runs:pd.DataFrame, photos:Photos) -> plt.Figure:
     "Bar chart of the mean validation accuracy per method, with ± one standard deviation and each seed's run as a dot."
     summary = summarise(runs)
-    fig, ax = plt.subplots(figsize=(6, 2.8), dpi=80)
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
     positions = range(len(summary))
     ax.bar(positions, summary.accuracy, yerr=summary.accuracy_std.fillna(0), capsize=4, color='tab:blue', alpha=.6)
     for position, method in zip(positions, summary.index):
@@ -171,7 +171,7 @@ def accuracy_figure(runs:pd.DataFrame, photos:Photos) -> plt.Figure:
 def loss_figure(epochs:pd.DataFrame, photos:Photos) -> plt.Figure:
     "Training and validation loss per epoch for each method, the mean over seeds; the frozen (head only) epochs shaded."
     methods = list(dict.fromkeys(epochs.method))
-    fig, axs = plt.subplots(1, len(methods), figsize=(2.4 * len(methods), 2.4), dpi=70, sharey=True, squeeze=False)
+    fig, axs = plt.subplots(1, len(methods), figsize=(2.2 * len(methods), 2.8), dpi=100, sharey=True, squeeze=False)
     for ax, method in zip(axs[0], methods):
         mean = epochs[epochs.method == method].groupby('epoch')[['train_loss', 'valid_loss']].mean()
         ax.plot(mean.index + 1, mean.train_loss, 'o-', markersize=3, label='training (mixed labels)')
