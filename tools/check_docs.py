@@ -29,7 +29,7 @@ CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic
                   '--disable-background-networking', '--disable-component-update', '--disable-sync']
 WIDTHS = (1400, 420)  # a desktop window and a phone, in CSS pixels
 SCREEN_HEIGHT = 900
-MIN_FIGURE_HEIGHT = 150  # CSS px: a figure shown smaller than this is a strip nobody can read
+MIN_FIGURE_HEIGHT = 120  # CSS px: lower is a strip of thumbnails nobody can read (the data page had 54 and 62 px ones)
 POINTS_PER_PIXEL = 72  # a matplotlib figure shown at (dpi x scale) below 72 has text smaller than its point size in px
 FIRST_SCREEN_SHARE = 0.35  # at 420 px the page's own content starts within the top third of the first screen
 SCREENSHOT_MAX_HEIGHT = 16000
