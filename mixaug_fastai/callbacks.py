@@ -15,7 +15,7 @@ from fastai.torch_core import TensorImage, TensorMask, show_image, rank_distrib
 from fastai.vision.data import get_grid
 from .core import (require, check_image_batch, make_generator, torch_seed, SMALLEST_ALPHA, LARGEST_ALPHA,
                                 draw_mixup, draw_cutmix, draw_cutout, mix_images_, paste_, erase_,
-                                target_kind, with_channels)
+                                target_kind, with_channels, spare_samples)
 from .loss import check_loss_func, mixed_loss
 
 # %% auto #0
@@ -61,12 +61,16 @@ class MixAugmentation(Callback):
         p_batch:float=1., # probability that a training batch is augmented
         seed:int|None=None, # seed of the callback's generator, reset at each fit; None: from torch's global generator (fastai's `set_seed`) plus the process rank
         skip_last_epochs:int=0, # the last this many epochs of each fit are trained without augmentation
+        p_sample:float=1., # probability that each sample of an augmented batch is augmented; the others keep their pixels, lam = 1 and their own loss
+        skip_first_epochs:int=0, # the first this many epochs of each fit are trained without augmentation (a warm-up)
     ):
         super().__init__()
-        require_probability('p_batch', p_batch)
-        require(seed is None or isinstance(seed, int), 'seed', seed, 'an int or None')
-        require(isinstance(skip_last_epochs, int) and skip_last_epochs >= 0, 'skip_last_epochs', skip_last_epochs, 'an int >= 0')
-        self.p_batch, self.seed, self.skip_last_epochs = p_batch, seed, skip_last_epochs
+        require_probability('p_batch', p_batch); require_probability('p_sample', p_sample)
+        require(seed is None or (isinstance(seed, int) and not isinstance(seed, bool)), 'seed', seed, 'an int or None')
+        for name, epochs in (('skip_first_epochs', skip_first_epochs), ('skip_last_epochs', skip_last_epochs)):
+            require(isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0, name, epochs, 'an int >= 0')
+        self.p_batch, self.p_sample, self.seed = p_batch, p_sample, seed
+        self.skip_first_epochs, self.skip_last_epochs = skip_first_epochs, skip_last_epochs
         self.generator, self.draw = None, None
 
     @property
@@ -82,7 +86,7 @@ class MixAugmentation(Callback):
     def before_fit(self):
         if self.pairs_samples:
             require_single_pairing(self, self.learn.cbs)
-            if self.per_sample: check_loss_func(self.learn.loss_func)
+            if self.per_sample or self.p_sample < 1: check_loss_func(self.learn.loss_func)  # one lam per sample to weigh
         # without a seed, add the rank: data-parallel processes seeded alike by `set_seed` must not mix their batches alike
         self.generator, self.draw = make_generator(torch_seed() + rank_distrib() if self.seed is None else self.seed), None
 
@@ -92,13 +96,14 @@ class MixAugmentation(Callback):
         images, targets = _plain(self.learn.xb[0]), [_plain(t) for t in self.learn.yb]
         self.check_batch(images, targets)
         if not self._augments_batch(len(images)): return
-        self.draw = self.draw_for(images.shape, self.generator)
+        self.draw = self.draw_batch(images.shape, self.generator)
         self.apply_(images, self.draw, self.generator, targets)
         if self.pairs_samples: self.weighed = tuple(not _carries_partner(t, images.shape, self.draw) for t in targets)
 
     def _augments_batch(self, bs:int) -> bool:
         learn = self.learn  # read directly: `self.epoch` would go through fastai's attribute delegation on every batch
-        if learn.epoch >= learn.n_epoch - self.skip_last_epochs or (self.pairs_samples and bs < 2): return False
+        if not self.skip_first_epochs <= learn.epoch < learn.n_epoch - self.skip_last_epochs: return False
+        if self.pairs_samples and bs < 2: return False
         return self.generator.random() < self.p_batch
 
     def after_loss(self):
@@ -119,6 +124,12 @@ class MixAugmentation(Callback):
         "Parameters for a batch of `shape`; subclasses say how."
         raise NotImplementedError
 
+    def draw_batch(self, shape:torch.Size, generator:np.random.Generator):
+        "`draw_for` the batch, with each sample spared with probability 1 - `p_sample`."
+        draw = self.draw_for(shape, generator)
+        if self.p_sample == 1: return draw
+        return spare_samples(draw, generator.random(shape[0]) >= self.p_sample, shape[-2], shape[-1])
+
     def apply_(self, images:Tensor, draw, generator:np.random.Generator, targets:list=()):
         "Apply `draw` to `images` in place, and a CutMix draw to the masks among `targets` too."
         mix_images_(images, draw)
@@ -135,8 +146,10 @@ class MixUp(MixAugmentation):
         own_dominates:bool=True, # lam = max(lam, 1 - lam): every image stays mostly itself (as fastai)
         seed:int|None=None, # seed of the callback's generator; None: from torch's global generator plus the process rank
         skip_last_epochs:int=0, # the last this many epochs of each fit are trained without augmentation
+        p_sample:float=1., # probability that each sample of an augmented batch is augmented; the others keep their pixels, lam = 1 and their own loss
+        skip_first_epochs:int=0, # the first this many epochs of each fit are trained without augmentation (a warm-up)
     ):
-        super().__init__(p_batch, seed, skip_last_epochs)
+        super().__init__(p_batch, seed, skip_last_epochs, p_sample, skip_first_epochs)
         require_alpha('alpha', alpha)
         self.alpha, self.per_sample, self.own_dominates = alpha, per_sample, own_dominates
 
@@ -151,8 +164,10 @@ class CutMix(MixAugmentation):
         per_sample:bool=False, # one box (and lam) per sample instead of one for the whole batch
         seed:int|None=None, # seed of the callback's generator; None: from torch's global generator plus the process rank
         skip_last_epochs:int=0, # the last this many epochs of each fit are trained without augmentation
+        p_sample:float=1., # probability that each sample of an augmented batch is augmented; the others keep their pixels, lam = 1 and their own loss
+        skip_first_epochs:int=0, # the first this many epochs of each fit are trained without augmentation (a warm-up)
     ):
-        super().__init__(p_batch, seed, skip_last_epochs)
+        super().__init__(p_batch, seed, skip_last_epochs, p_sample, skip_first_epochs)
         require_alpha('alpha', alpha)
         self.alpha, self.per_sample = alpha, per_sample
 
@@ -168,8 +183,10 @@ class MixUpCutMix(MixAugmentation):
         p_batch:float=1., # probability that a training batch is augmented
         seed:int|None=None, # seed of the callback's generator; None: from torch's global generator plus the process rank
         skip_last_epochs:int=0, # the last this many epochs of each fit are trained without augmentation
+        p_sample:float=1., # probability that each sample of an augmented batch is augmented; the others keep their pixels, lam = 1 and their own loss
+        skip_first_epochs:int=0, # the first this many epochs of each fit are trained without augmentation (a warm-up)
     ):
-        super().__init__(p_batch, seed, skip_last_epochs)
+        super().__init__(p_batch, seed, skip_last_epochs, p_sample, skip_first_epochs)
         require_alpha('mixup_alpha', mixup_alpha); require_alpha('cutmix_alpha', cutmix_alpha)
         require_probability('switch_prob', switch_prob)
         self.mixup, self.cutmix = MixUp(mixup_alpha), CutMix(cutmix_alpha)
@@ -199,9 +216,11 @@ class Cutout(MixAugmentation):
         fill:float|Sequence[float]|str=0., # value of erased pixels: a finite number, one finite number per channel, or 'noise' (standard normal)
         seed:int|None=None, # seed of the callback's generator; None: from torch's global generator plus the process rank
         skip_last_epochs:int=0, # the last this many epochs of each fit are trained without augmentation
+        p_sample:float=1., # probability that each sample of an augmented batch is augmented; the others keep their pixels, lam = 1 and their own loss
+        skip_first_epochs:int=0, # the first this many epochs of each fit are trained without augmentation (a warm-up)
         mask_fill:int|float|None=None, # value written into the erased pixels of every mask in the batch (say the void code the loss ignores); None leaves masks alone
     ):
-        super().__init__(p_batch, seed, skip_last_epochs)
+        super().__init__(p_batch, seed, skip_last_epochs, p_sample, skip_first_epochs)
         require(mask_fill is None or (_is_finite_number(mask_fill) and not isinstance(mask_fill, bool)), 'mask_fill', mask_fill,
                 'None (masks left alone) or a finite number, such as the code of the class the loss ignores')
         require(isinstance(n_holes, int) and not isinstance(n_holes, bool) and n_holes >= 1, 'n_holes', n_holes, 'an int >= 1')
@@ -266,7 +285,7 @@ def show_mix_batch(learn, # a Learner with one of the callbacks, or whose DataLo
     if cb is None: raise ValueError("show_mix_batch needs a MixAugmentation callback: pass cb=, or add one to the Learner")
     images, *targets = learn.dls.train.one_batch()
     images, targets = images.clone(), [t.clone() for t in targets]
-    draw = cb.draw_for(images.shape, make_generator(seed))
+    draw = cb.draw_batch(images.shape, make_generator(seed))
     cb.apply_(_plain(images), draw, make_generator(seed), [_plain(t) for t in targets])
     decoded = learn.dls.train.decode((TensorImage(images), *targets))
     kinds = [target_kind(t, images.shape) for t in targets]

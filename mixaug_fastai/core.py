@@ -14,8 +14,8 @@ from torch import Tensor
 __all__ = ['SMALLEST_ALPHA', 'LARGEST_ALPHA', 'BATCH_WIDE_BELOW', 'require', 'check_image_batch', 'torch_seed', 'make_generator',
            'sample_beta', 'random_derangement', 'cycles_of', 'replace_along_cycles_', 'centred_boxes',
            'uniform_centres', 'box_area', 'cutmix_boxes', 'own_fraction', 'MixDraw', 'CutoutDraw', 'record_lam',
-           'draw_mixup', 'draw_cutmix', 'cutout_side', 'draw_cutout', 'batch_wide', 'to_device', 'blend_', 'paste_',
-           'mix_images_', 'hole_spans', 'keep_mask', 'erase_', 'target_kind', 'with_channels']
+           'draw_mixup', 'draw_cutmix', 'cutout_side', 'draw_cutout', 'batch_wide', 'to_device', 'box_spans', 'blend_',
+           'paste_', 'mix_images_', 'spare_samples', 'keep_mask', 'erase_', 'target_kind', 'with_channels']
 
 # %% ../nbs/00_core.ipynb #f60a9d91
 def require(ok:bool, name:str, value, allowed:str):
@@ -154,6 +154,13 @@ def to_device(values:Tensor, like:Tensor) -> Tensor:
     "`values` on the device of `like`, copied without making the host wait."
     return values.to(like.device, non_blocking=True)
 
+def box_spans(boxes:Tensor, height:int, width:int, like:Tensor) -> tuple[Tensor, Tensor]:
+    "Which rows (…, `height`) and columns (…, `width`) each of the `boxes` (…, 4: top, left, bottom, right, a host tensor) spans, as 0/1 in the dtype and on the device of `like`."
+    top, left, bottom, right = np.moveaxis(boxes.numpy(), -1, 0)
+    spans = lambda start, end, size: (start[..., None] <= np.arange(size)) & (np.arange(size) < end[..., None])
+    as_like = lambda mask: to_device(torch.from_numpy(mask.astype(np.float32)), like).to(like.dtype)
+    return as_like(spans(top, bottom, height)), as_like(spans(left, right, width))
+
 # %% ../nbs/00_core.ipynb #e9cf2efc
 def blend_(images:Tensor, perm:Tensor, lam:float|Tensor) -> Tensor:
     "MixUp in place: `images[i] = lam[i] * images[i] + (1 - lam[i]) * images[perm[i]]`."
@@ -175,6 +182,13 @@ def paste_(images:Tensor, perm:Tensor, boxes:Tensor) -> Tensor:
             region.copy_(region.index_select(0, to_device(perm, images)))
             return images
         rows = rows * len(images)
+    elif batch_wide(images, images[0].numel()):
+        # one box per sample: a (bs, 1, h, w) 0/1 mask from each box's row and column spans, then one operation for the batch
+        floating = images.is_floating_point()
+        in_rows, in_columns = box_spans(boxes, *images.shape[-2:], like=images if floating else images.new_empty(0, dtype=torch.bool))
+        inside, partners = in_rows[:, None, :, None] * in_columns[:, None, None, :], images.index_select(0, to_device(perm, images))
+        # lerp with a 0/1 weight returns one end or the other exactly (for finite pixels); masks of class codes take a selection
+        return images.lerp_(partners, inside) if floating else torch.where(inside, partners, images, out=images)
     region_of = lambda j, i: images[j, :, rows[i][0]:rows[i][2], rows[i][1]:rows[i][3]]
     replace_along_cycles_(perm, region_of, lambda i, partner: region_of(i, i).copy_(partner))
     return images
@@ -183,17 +197,25 @@ def mix_images_(images:Tensor, draw:MixDraw) -> Tensor:
     "Apply a MixUp or CutMix `draw` to `images` in place."
     return blend_(images, draw.perm, draw.lam) if draw.boxes is None else paste_(images, draw.perm, draw.boxes)
 
-# %% ../nbs/00_core.ipynb #460b4beb
-def hole_spans(holes:Tensor, height:int, width:int, like:Tensor) -> tuple[Tensor, Tensor]:
-    "Which rows (bs, n_holes, `height`) and columns (bs, n_holes, `width`) each of the `holes` (a host tensor) spans, as 0/1 in the dtype and on the device of `like`."
-    top, left, bottom, right = holes.numpy().transpose(2, 0, 1)
-    spans = lambda start, end, size: (start[..., None] <= np.arange(size)) & (np.arange(size) < end[..., None])
-    as_like = lambda mask: to_device(torch.from_numpy(mask.astype(np.float32)), like).to(like.dtype)
-    return as_like(spans(top, bottom, height)), as_like(spans(left, right, width))
+# %% ../nbs/00_core.ipynb #40e99126
+def spare_samples(draw:MixDraw|CutoutDraw, spared:np.ndarray, height:int, width:int) -> MixDraw|CutoutDraw:
+    "`draw` with the samples flagged in `spared` ((bs,) bools) left alone: lam exactly 1 and an empty box (MixUp, CutMix), holes of no area (Cutout)."
+    if isinstance(draw, CutoutDraw):
+        holes = draw.holes.numpy().copy()
+        holes[spared, :, 2:] = holes[spared, :, :2]
+        return CutoutDraw(torch.from_numpy(holes))
+    if draw.boxes is None:
+        lam = np.broadcast_to(np.asarray(draw.lam, dtype=np.float64), spared.shape).copy()
+        lam[spared] = 1
+        return MixDraw(torch.from_numpy(lam), draw.perm)
+    boxes = np.broadcast_to(draw.boxes.numpy(), (len(spared), 4)).copy()
+    boxes[spared, 2:] = boxes[spared, :2]
+    return MixDraw(torch.from_numpy(own_fraction(boxes, height, width)), draw.perm, torch.from_numpy(boxes))
 
+# %% ../nbs/00_core.ipynb #460b4beb
 def keep_mask(holes:Tensor, height:int, width:int, like:Tensor) -> Tensor:
     "(bs, 1, `height`, `width`): 0 inside any of each sample's `holes` (bs, n_holes, 4), 1 elsewhere, in the dtype and on the device of `like`."
-    in_rows, in_columns = hole_spans(holes, height, width, like)
+    in_rows, in_columns = box_spans(holes, height, width, like)
     # 1 minus the outer product of a hole's rows and columns is 0 inside that hole; the product over holes is 0 inside any
     outside_each = (1 - rows[:, :, None] * columns[:, None] for rows, columns in zip(in_rows.unbind(1), in_columns.unbind(1)))
     return functools.reduce(torch.Tensor.mul_, outside_each)[:, None]
