@@ -57,8 +57,10 @@ def test_a_data_folder_without_roses_stops_the_main_job_before_training(tmp_path
     assert exited.value.code == 2 and "has no roses/ or rose/ subfolder (its subfolders: ['daisy'])" in capsys.readouterr().err
 
 def test_the_command_exits_with_status_2_on_a_bad_value(tmp_path):
-    done = subprocess.run([sys.executable, '-m', 'mixaug_fastai.course.tutorial', '--bs', '0', '--out', str(tmp_path / 'out')],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    # were the value let through, the run must still neither download nor write outside tmp_path
+    env = dict(os.environ, FASTAI_HOME=str(tmp_path / 'fastai_home'), MIXAUG_WEIGHTS_DIR=str(tmp_path / 'weights'), HF_HUB_OFFLINE='1')
+    done = subprocess.run([sys.executable, '-m', 'mixaug_fastai.course.tutorial', '--bs', '0', '--no-download', '--out', str(tmp_path / 'out')],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert done.returncode == 2 and "error: argument --bs: got '0'; allowed: an integer >= 2" in done.stderr
     assert not (tmp_path / 'out').exists()
 
