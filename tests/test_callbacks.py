@@ -121,10 +121,10 @@ def test_one_lam_per_batch_weighs_a_loss_function_without_reduction(cb):
 
 FILL = torch.tensor([1., 2., 3.]).view(1, 3, 1, 1)  # 2 and 3 are out of the generated images' range [0, 0.9]: only erased pixels hold them
 
-def erased_rectangles(raw, augmented) -> list[tuple]:
-    """From the pixels alone, each sample's erased region (pixels holding FILL) as (top, left, bottom, right), after checking that it is
-    one filled rectangle and that every other pixel is untouched."""
-    erased = (augmented == FILL).all(1)
+def erased_rectangles(raw, augmented, fill=FILL) -> list[tuple]:
+    """From the pixels alone, each sample's erased region (pixels holding `fill`, (1, channels, 1, 1)) as (top, left, bottom, right), after
+    checking that it is one filled rectangle and that every other pixel is untouched."""
+    erased = (augmented == fill).all(1)
     assert torch.equal(augmented.masked_select(~erased[:, None]), raw.masked_select(~erased[:, None]))
     rectangles = []
     for region in erased:

@@ -5,6 +5,7 @@ import matplotlib; matplotlib.use('Agg')
 import numpy as np, pytest, torch
 from mixaug_fastai.all import *
 from conftest import make_dls, make_learner, possible_centres
+from test_callbacks import erased_rectangles
 
 VOCAB = ['red', 'green', 'blue', 'yellow']  # make_dls's
 
@@ -66,14 +67,7 @@ def test_cutout_titles_and_pixels():
     # a fill inside imshow's range [0, 1] (it clips what it keeps) and outside the generated images' [0.05, 0.9]
     raw, y, titles, pixels = shown_batch(Cutout(length=7, fill=(1., 0., 1.)))
     assert titles == [VOCAB[label] for label in y[:8]]  # Cutout weighs no partner: the label alone
-    erased = (pixels == torch.tensor([1., 0., 1.]).view(1, 3, 1, 1)).all(1)
-    assert torch.equal(pixels.masked_select(~erased[:, None]), raw[:8].masked_select(~erased[:, None]))
-    rectangles = []
-    for region in erased:
-        rows, columns = region.any(1).nonzero()[:, 0], region.any(0).nonzero()[:, 0]
-        assert len(rows) > 0
-        t, l, b, r = rows[0].item(), columns[0].item(), rows[-1].item() + 1, columns[-1].item() + 1
-        assert region[t:b, l:r].all() and region.sum() == (b - t) * (r - l)
-        assert possible_centres(t, b, region.shape[0], 7) and possible_centres(l, r, region.shape[1], 7)
-        rectangles.append((t, l, b, r))
-    assert len(set(rectangles)) > 1
+    rectangles = erased_rectangles(raw[:8], pixels, fill=torch.tensor([1., 0., 1.]).view(1, 3, 1, 1))
+    height, width = raw.shape[-2:]
+    assert all(possible_centres(t, b, height, 7) and possible_centres(l, r, width, 7) for t, l, b, r in rectangles)
+    assert len(set(rectangles)) > 1  # holes per sample
