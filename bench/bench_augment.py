@@ -29,7 +29,15 @@ def copy_into_buffer():
 def ours(cb):
     "The callback's before_batch work: draw on the host, apply in place."
     generator = make_generator(0)
-    def run(images, targets): cb.apply_(images, cb.draw_for(images.shape, generator), generator)
+    def run(images, targets): cb.apply_(images, cb.draw_batch(images.shape, generator), generator)
+    return run
+
+def ours_with_masks(cb):
+    "The same on a segmentation batch: the images and a (bs, h, w) mask of class codes (no peer handles masks)."
+    generator, masks = make_generator(0), {}
+    def run(images, targets):
+        mask = masks.setdefault(images.shape, torch.zeros(images.shape[0], *images.shape[-2:], dtype=torch.long, device=images.device))
+        cb.apply_(images, cb.draw_batch(images.shape, generator), generator, [mask])
     return run
 
 def ours_draw_only(cb):
@@ -72,7 +80,11 @@ def methods():
     yield 'ours MixUp (one lam per batch)', lambda: ours(MixUp(.4, per_sample=False))
     yield 'ours CutMix (one box per batch)', lambda: ours(CutMix(1.))
     yield 'ours CutMix (a box per sample)', lambda: ours(CutMix(1., per_sample=True))
+    yield 'ours CutMix (a box for half the samples, p_sample=.5)', lambda: ours(CutMix(1., p_sample=.5))
     yield 'ours Cutout (1 hole, half the side)', lambda: ours(Cutout(1, .5))
+    yield 'ours CutMix + mask (one box per batch)', lambda: ours_with_masks(CutMix(1.))
+    yield 'ours CutMix + mask (a box per sample)', lambda: ours_with_masks(CutMix(1., per_sample=True))
+    yield 'ours Cutout + mask_fill', lambda: ours_with_masks(Cutout(1, .5, mask_fill=0))
     yield 'ours MixUp: host draw only', lambda: ours_draw_only(MixUp(.4))
     yield 'ours CutMix: host draw only', lambda: ours_draw_only(CutMix(1.))
     yield 'one tiny torch op (add_ on 1 element)', one_tiny_op
