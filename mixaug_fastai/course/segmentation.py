@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, json, os, sys, time
 from contextlib import nullcontext
-from dataclasses import dataclass, asdict, fields, replace
+from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
 import matplotlib.pyplot as plt
@@ -21,7 +21,8 @@ from ..callbacks import MixUp, CutMix, Cutout
 from .data import portable_path
 from .camvid import (StreetScenes, VOID, LITE0_ARCH, SYNTHETIC_SCENES_NOTE, find_scenes, scene_dls, unet_lite0_learner,
                                          segmentation_metrics, class_iou, show_mask, code_colormap)
-from .tutorial import EpochLog, device_description, loss_figure, _plus_minus
+from .tutorial import (EpochLog, device_description, loss_figure, plus_minus, checked_option, device_option,
+                                           results_folder_option, settings_with_options, run_course_command)
 
 # %% auto #0
 __all__ = ['METHODS', 'method_callbacks', 'SegmentationSettings', 'default_settings', 'Run', 'train_once', 'predict_codes',
@@ -164,7 +165,7 @@ def class_iou_table(runs:pd.DataFrame) -> pd.DataFrame:
 def results_markdown(runs:pd.DataFrame, settings:SegmentationSettings, scenes:StreetScenes, total_seconds:float, command:str) -> str:
     "The Markdown report: what ran on what, one row per method with mean ± std over seeds, then the per-class IoU."
     summary, per_class = summarise(runs), class_iou_table(runs)
-    rows = [f"| {method} | {_plus_minus(r.pixel_accuracy, r.pixel_accuracy_std)} | {_plus_minus(r.mean_iou, r.mean_iou_std)} | {int(r.runs)} | {r.seconds_per_epoch:.1f} |"
+    rows = [f"| {method} | {plus_minus(r.pixel_accuracy, r.pixel_accuracy_std)} | {plus_minus(r.mean_iou, r.mean_iou_std)} | {int(r.runs)} | {r.seconds_per_epoch:.1f} |"
             for method, r in summary.iterrows()]
     class_rows = [f"| {method} | " + ' | '.join(f'{v:.2f}' for v in values) + ' |' for method, values in per_class.iterrows()]
     height, width = settings.size
@@ -255,16 +256,19 @@ def segmentation_parser() -> argparse.ArgumentParser:
     "The command line of `python -m mixaug_fastai.course.segmentation`."
     parser = argparse.ArgumentParser(prog='python -m mixaug_fastai.course.segmentation', description="Train a U-Net on CamVid street scenes with "
                                      "no mixing, CutMix, MixUp, Cutout and Cutout mask_fill=Void over several seeds; write the results folder.")
-    parser.add_argument('--out', default='results/segmentation', help='results folder (default: %(default)s)')
+    parser.add_argument('--out', type=results_folder_option, default='results/segmentation', help='results folder (default: %(default)s)')
     parser.add_argument('--data', help="folder in fastai's CAMVID layout (images/, labels/<stem>_P.png, codes.txt, optional valid.txt); default: "
                         "$MIXAUG_CAMVID, ../shared/data/camvid_segnet_subset, else fastai's CAMVID_TINY, downloaded")
     parser.add_argument('--no-download', action='store_true', help="never download CAMVID_TINY: fail with a message when no folder is found")
     parser.add_argument('--quick', action='store_true', help='the CI check: every method, one seed, 8 + 4 photos at 48x64, 1 + 1 epochs')
-    parser.add_argument('--device', help='cpu, cuda, ... (default: the GPU when there is one)')
-    parser.add_argument('--size', type=int, nargs=2, metavar=('HEIGHT', 'WIDTH'), help="default: the device's setting (see the tutorial)")
-    for name, kind in (('epochs', int), ('freeze-epochs', int), ('lr', float), ('bs', int), ('train-images', int), ('valid-images', int), ('threads', int)):
-        parser.add_argument(f'--{name}', type=kind, help="default: the device's setting (see the tutorial)")
-    parser.add_argument('--seeds', type=int, nargs='+', help='training seeds')
+    parser.add_argument('--device', type=device_option, help='cpu, cuda, ... (default: the GPU when there is one)')
+    at_least = lambda n, what='': checked_option(int, f'an integer >= {n}{what}', lambda v: v >= n)
+    parser.add_argument('--size', type=at_least(32, ' (the U-Net halves its input five times)'), nargs=2, metavar=('HEIGHT', 'WIDTH'), help="default: the device's setting")
+    for name, kind in (('epochs', at_least(1)), ('freeze-epochs', at_least(1, ' (fine_tune trains the decoder first)')), ('bs', at_least(2, ' (mixing needs two images)')),
+                       ('train-images', at_least(2)), ('valid-images', at_least(1)), ('threads', at_least(1)),
+                       ('lr', checked_option(float, 'a finite number > 0', lambda v: v > 0 and v != float('inf')))):
+        parser.add_argument(f'--{name}', type=kind, help="default: the device's setting")
+    parser.add_argument('--seeds', type=at_least(0), nargs='+', help='training seeds')
     parser.add_argument('--methods', nargs='+', choices=METHODS, help='methods to compare (default: all)')
     return parser
 
@@ -274,20 +278,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def settings_from_args(args:argparse.Namespace) -> SegmentationSettings:
     "`default_settings` for the device, with the options given on the command line."
-    settings = default_settings(args.device, quick=args.quick)
-    given = {f.name: getattr(args, f.name) for f in fields(settings) if getattr(args, f.name, None) is not None}
-    return replace(settings, **{name: tuple(value) if isinstance(value, list) else value for name, value in given.items()})
+    return settings_with_options(default_settings(args.device, quick=args.quick), args)
 
 def main(argv=None):
     "Run the comparison as the command line says and write the results folder."
-    parser = segmentation_parser()
-    args = parser.parse_args(argv)
-    # recorded with portable paths: the results folder must not carry this machine's absolute paths
-    command = ' '.join(['python -m mixaug_fastai.course.segmentation', *(portable_path(a) if os.path.isabs(a) else a for a in (sys.argv[1:] if argv is None else argv))])
-    try: scenes = find_scenes(args.data, download=not args.no_download)
-    except (FileNotFoundError, ValueError) as error: parser.error(str(error))  # no data, or a folder that cannot be trained on
-    run_comparison(settings_from_args(args), scenes, out=args.out, progress=sys.stdout.isatty(), command=command)
-    print(f"Results in {args.out}/results.md")
+    find_data = lambda args: find_scenes(args.data, download=not args.no_download)
+    run_course_command('mixaug_fastai.course.segmentation', segmentation_parser(), find_data, settings_from_args, run_comparison, argv)
 
 # %% ../../nbs/course/08_segmentation_tutorial.ipynb #5bdcfb72
 #| eval: false

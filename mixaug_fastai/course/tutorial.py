@@ -26,8 +26,9 @@ from .pretrained import LITE0_ARCH, pretrained_learner
 
 # %% auto #0
 __all__ = ['METHODS', 'method_callbacks', 'TutorialSettings', 'default_settings', 'EpochLog', 'train_once', 'summarise',
-           'final_epochs', 'device_description', 'run_comparison', 'results_markdown', 'accuracy_figure', 'loss_figure',
-           'write_results', 'tutorial_parser', 'parse_args', 'settings_from_args', 'main']
+           'final_epochs', 'device_description', 'run_comparison', 'plus_minus', 'results_markdown', 'accuracy_figure',
+           'loss_figure', 'write_results', 'checked_option', 'results_folder_option', 'device_option',
+           'tutorial_parser', 'parse_args', 'settings_with_options', 'settings_from_args', 'run_course_command', 'main']
 
 # %% ../../nbs/course/06_tutorial.ipynb #0a15309f
 METHODS = ('none', 'MixUp', 'CutMix', 'Cutout', 'CutMix p_batch=0.5')
@@ -131,11 +132,11 @@ def run_comparison(settings:TutorialSettings, photos:Photos,
     return epochs
 
 # %% ../../nbs/course/06_tutorial.ipynb #656ffb2e
-def _plus_minus(mean:float, std:float) -> str: return f"{mean:.3f}" if math.isnan(std) else f"{mean:.3f} ± {std:.3f}"
+def plus_minus(mean:float, std:float) -> str: return f"{mean:.3f}" if math.isnan(std) else f"{mean:.3f} ± {std:.3f}"
 
 def results_markdown(summary:pd.DataFrame, settings:TutorialSettings, photos:Photos, total_seconds:float, command:str) -> str:
     "The Markdown report: what ran on what, then one row per method with mean ± std over seeds."
-    rows = [f"| {method} | {_plus_minus(r.accuracy, r.accuracy_std)} | {_plus_minus(r.error_rate, r.error_rate_std)} | {int(r.runs)} | {r.seconds_per_epoch:.1f} |"
+    rows = [f"| {method} | {plus_minus(r.accuracy, r.accuracy_std)} | {plus_minus(r.error_rate, r.error_rate_std)} | {int(r.runs)} | {r.seconds_per_epoch:.1f} |"
             for method, r in summary.iterrows()]
     return '\n'.join([
         f"# Roses vs tulips: fine-tuning {settings.arch} with each augmentation", '',
@@ -200,7 +201,7 @@ def write_results(out:Path, settings:TutorialSettings, photos:Photos, epochs:pd.
     (out / 'settings.json').write_text(json.dumps(recorded, indent=2) + '\n')
 
 # %% ../../nbs/course/06_tutorial.ipynb #2d3ffebd
-def _checked(kind, allowed:str, ok):
+def checked_option(kind, allowed:str, ok):
     "An argparse type: the text read as `kind`, refused with what is `allowed` unless `ok(value)`."
     def parse(text:str):
         try: value = kind(text)
@@ -214,12 +215,12 @@ def _folder(text:str) -> str:
         raise argparse.ArgumentTypeError(f"got {text!r}, which is not an existing folder; allowed: a folder holding roses/ and tulips/ (or rose/ and tulip/)")
     return text
 
-def _results_folder(text:str) -> str:
+def results_folder_option(text:str) -> str:
     if Path(text).expanduser().exists() and not Path(text).expanduser().is_dir():
         raise argparse.ArgumentTypeError(f"got {text!r}, which is a file; allowed: a folder (created if missing)")
     return text
 
-def _device(text:str) -> str:
+def device_option(text:str) -> str:
     try: device = torch.device(text)
     except RuntimeError: raise argparse.ArgumentTypeError(f"got {text!r}; allowed: a torch device such as cpu, cuda or cuda:1")
     if device.type == 'cuda' and not torch.cuda.is_available():
@@ -230,22 +231,22 @@ def tutorial_parser() -> argparse.ArgumentParser:
     "The command line of `python -m mixaug_fastai.course.tutorial`: every option checked as it is read."
     parser = argparse.ArgumentParser(prog='python -m mixaug_fastai.course.tutorial', description="Fine-tune an ImageNet network on roses vs tulips "
                                      "with no mixing, MixUp, CutMix, Cutout and CutMix p_batch=0.5 over several seeds; write the results folder.")
-    parser.add_argument('--out', type=_results_folder, default='results/tutorial', help='results folder (default: %(default)s)')
+    parser.add_argument('--out', type=results_folder_option, default='results/tutorial', help='results folder (default: %(default)s)')
     parser.add_argument('--data', type=_folder, help='folder with roses/ and tulips/ (or rose/ and tulip/); default: $MIXAUG_ROSES_TULIPS, '
                         '../shared/data/roses_tulips, else tf_flowers downloaded with fastai\'s untar_data, else SYNTHETIC drawings')
     parser.add_argument('--no-download', action='store_true', help='never download tf_flowers (offline): without photos, train on the SYNTHETIC drawings')
-    parser.add_argument('--tf-flowers-url', type=_checked(str, 'an http(s), ftp or file URL of flower_photos.tgz',
+    parser.add_argument('--tf-flowers-url', type=checked_option(str, 'an http(s), ftp or file URL of flower_photos.tgz',
                                                           lambda url: urlparse(url).scheme in ('http', 'https', 'ftp', 'file')),
                         help=f'where to download tf_flowers from (default: ${TF_FLOWERS_URL_ENV_VAR}, else TensorFlow\'s address)')
     parser.add_argument('--quick', action='store_true', help='the CI check: one method, one seed, small images, 1 + 1 epochs')
-    parser.add_argument('--device', type=_device, help='cpu, cuda, ... (default: the GPU when there is one)')
-    parser.add_argument('--arch', type=_checked(str, "a timm architecture name (timm.list_models() lists them)", timm.is_model),
+    parser.add_argument('--device', type=device_option, help='cpu, cuda, ... (default: the GPU when there is one)')
+    parser.add_argument('--arch', type=checked_option(str, "a timm architecture name (timm.list_models() lists them)", timm.is_model),
                         help="timm architecture (default: %s, whose ImageNet weights need no download)" % LITE0_ARCH)
-    at_least = lambda n, what: _checked(int, f'an integer >= {n}{what}', lambda v: v >= n)
+    at_least = lambda n, what: checked_option(int, f'an integer >= {n}{what}', lambda v: v >= n)
     parser.add_argument('--size', type=at_least(32, ' (the network shrinks images 32-fold)'), help="image side in pixels (default: the device's setting)")
     parser.add_argument('--epochs', type=at_least(1, ''), help="epochs of the whole network (default: the device's setting)")
     parser.add_argument('--freeze-epochs', type=at_least(1, " (fine_tune trains the new head first)"), help=f"epochs of the head alone (default: {TutorialSettings.freeze_epochs})")
-    parser.add_argument('--lr', type=_checked(float, 'a finite number > 0', lambda v: math.isfinite(v) and v > 0), help=f"base learning rate (default: {TutorialSettings.lr:g})")
+    parser.add_argument('--lr', type=checked_option(float, 'a finite number > 0', lambda v: math.isfinite(v) and v > 0), help=f"base learning rate (default: {TutorialSettings.lr:g})")
     parser.add_argument('--bs', type=at_least(2, ' (batch norm and mixing need two images)'), help=f"batch size (default: {TutorialSettings.bs})")
     parser.add_argument('--seeds', type=at_least(0, ''), nargs='+', help='training seeds')
     parser.add_argument('--methods', nargs='+', choices=METHODS, help='methods to compare (default: all)')
@@ -255,22 +256,29 @@ def parse_args(argv=None) -> argparse.Namespace:
     "The command line read by `tutorial_parser()`; options left out take `default_settings()`."
     return tutorial_parser().parse_args(argv)
 
-def settings_from_args(args:argparse.Namespace) -> TutorialSettings:
-    "`default_settings` for the device, with the options given on the command line."
-    settings = default_settings(args.device, quick=args.quick)
+def settings_with_options(settings, args:argparse.Namespace):
+    "`settings` (a dataclass) with each option given on the command line (not None) in place of its own value."
     given = {f.name: getattr(args, f.name) for f in fields(settings) if getattr(args, f.name, None) is not None}
     return replace(settings, **{name: tuple(value) if isinstance(value, list) else value for name, value in given.items()})
 
-def main(argv=None):
-    "Run the comparison as the command line says and write the results folder."
-    parser = tutorial_parser()
+def settings_from_args(args:argparse.Namespace) -> TutorialSettings:
+    "`default_settings` for the device, with the options given on the command line."
+    return settings_with_options(default_settings(args.device, quick=args.quick), args)
+
+def run_course_command(module:str, parser:argparse.ArgumentParser, find_data, settings_from_args, run_comparison, argv=None):
+    "A course's main job from its command line: find its data (a clear parser error if none can be trained on), train every method with every seed, write the results folder."
     args = parser.parse_args(argv)
     # recorded with portable paths: the results folder must not carry this machine's absolute paths
-    command = ' '.join(['python -m mixaug_fastai.course.tutorial', *(portable_path(a) if os.path.isabs(a) else a for a in (sys.argv[1:] if argv is None else argv))])
-    try: photos = find_photos(args.data, download=not args.no_download, url=args.tf_flowers_url)
-    except (FileNotFoundError, ValueError) as error: parser.error(str(error))  # a folder that is there but cannot be trained on
-    run_comparison(settings_from_args(args), photos, out=args.out, progress=sys.stdout.isatty(), command=command)
+    command = ' '.join([f'python -m {module}', *(portable_path(a) if os.path.isabs(a) else a for a in (sys.argv[1:] if argv is None else argv))])
+    try: data = find_data(args)
+    except (FileNotFoundError, ValueError) as error: parser.error(str(error))  # no data, or a folder that cannot be trained on
+    run_comparison(settings_from_args(args), data, out=args.out, progress=sys.stdout.isatty(), command=command)
     print(f"Results in {args.out}/results.md")
+
+def main(argv=None):
+    "Run the comparison as the command line says and write the results folder."
+    find_data = lambda args: find_photos(args.data, download=not args.no_download, url=args.tf_flowers_url)
+    run_course_command('mixaug_fastai.course.tutorial', tutorial_parser(), find_data, settings_from_args, run_comparison, argv)
 
 # %% ../../nbs/course/06_tutorial.ipynb #2d7545d1
 #| eval: false
