@@ -103,7 +103,7 @@ def test_the_address_comes_from_the_argument_then_the_environment_variable(fasta
     assert download_tf_flowers().joinpath('roses', '0.jpg').is_file() and server.requests == ['/good/flower_photos.tgz']
 
 @pytest.mark.parametrize('route, step, how', [
-    ('missing', 'downloading', 'HTTPError: HTTP Error 404: Not Found'),
+    ('missing', 'downloading', 'HTTP Error 404: Not Found'),  # the error's class is HTTPError in fastcore 1, HTTP404NotFoundError in fastcore 2
     ('refused', 'downloading', 'Connection refused'),
     ('cut', 'downloading', 'the connection closed before the whole archive arrived'),
     ('truncated', 'extracting', 'Compressed file ended before the end-of-stream marker was reached'),
