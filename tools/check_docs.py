@@ -67,7 +67,7 @@ def check_api(site:Path) -> list:
             text = html.unescape(re.sub(r'<[^>]+>', '', page))
             if anchor not in ids_in(page): problems.append(f"{name}: no heading #{anchor} on {file}")
             if callable(obj) and not re.search(rf'\b(def|class) {re.escape(name)}\(', text): problems.append(f"{name}: no signature on {file}")
-            doc = (inspect.getdoc(obj) or '').splitlines()[0].replace('`', '') if callable(obj) else ''
+            doc = ((inspect.getdoc(obj) or '').splitlines() or [''])[0].replace('`', '') if callable(obj) else ''
             if callable(obj) and (not doc or ' '.join(doc.split()) not in ' '.join(text.split())): problems.append(f"{name}: docstring {doc!r} not on {file}")
     return problems
 

@@ -132,7 +132,9 @@ def run_comparison(settings:TutorialSettings, photos:Photos,
     return epochs
 
 # %% ../../nbs/course/06_tutorial.ipynb #656ffb2e
-def plus_minus(mean:float, std:float) -> str: return f"{mean:.3f}" if math.isnan(std) else f"{mean:.3f} ± {std:.3f}"
+def plus_minus(mean:float, std:float) -> str:
+    "`mean ± std` to three decimals, or the mean alone when there is no spread (a single seed)."
+    return f"{mean:.3f}" if math.isnan(std) else f"{mean:.3f} ± {std:.3f}"
 
 def results_markdown(summary:pd.DataFrame, settings:TutorialSettings, photos:Photos, total_seconds:float, command:str) -> str:
     "The Markdown report: what ran on what, then one row per method with mean ± std over seeds."
@@ -216,11 +218,13 @@ def _folder(text:str) -> str:
     return text
 
 def results_folder_option(text:str) -> str:
+    "An argparse type: a results folder, refused if it names a file (a missing folder is created later)."
     if Path(text).expanduser().exists() and not Path(text).expanduser().is_dir():
         raise argparse.ArgumentTypeError(f"got {text!r}, which is a file; allowed: a folder (created if missing)")
     return text
 
 def device_option(text:str) -> str:
+    "An argparse type: a torch device name, refused if torch cannot parse it or this machine lacks it (cuda without a GPU)."
     try: device = torch.device(text)
     except RuntimeError: raise argparse.ArgumentTypeError(f"got {text!r}; allowed: a torch device such as cpu, cuda or cuda:1")
     if device.type == 'cuda' and not torch.cuda.is_available():
