@@ -104,7 +104,7 @@ def split_scenes(images:list, path:Path, valid_pct:float, split_seed:int) -> tup
     return tuple(f for f in images if f not in valid), tuple(valid), how
 
 def open_scenes(path, origin:str='argument', valid_pct:float=.2, split_seed:int=0) -> StreetScenes:
-    "Check the CAMVID-layout folder `path` (images/, labels/<stem>_P.png, codes.txt, optional valid.txt) and return its `StreetScenes`."
+    "Check the CAMVID-layout folder `path` (`images/`, `labels/<stem>_P.png`, `codes.txt`, optional `valid.txt`) and return its `StreetScenes`."
     path = Path(path).expanduser()
     layout = "it must hold images/ (photos), labels/ (<stem>_P.png, one code per pixel) and codes.txt (one code name per line), as fastai's CAMVID"
     if not path.is_dir(): raise FileNotFoundError(f"street-scene folder path={str(path)!r} does not exist or is not a folder; {layout}")
