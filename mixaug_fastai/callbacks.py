@@ -242,8 +242,9 @@ class Cutout(MixAugmentation):
             require(len(self.fill) == images.shape[1], 'fill', self.fill, f'one value per channel ({images.shape[1]} channels)')
         if self.mask_fill is None: return
         masks = self._masks(images.shape, targets)
-        shapes = [f"{tuple(t.shape)} {t.dtype}" if isinstance(t, Tensor) else type(t).__name__ for t in targets]
-        require(len(masks) > 0, 'mask_fill', self.mask_fill, f"None for a batch with no mask among its targets (got {shapes})")
+        if not masks:  # the targets' description is built only for the error: this check runs on every batch
+            shapes = [f"{tuple(t.shape)} {t.dtype}" if isinstance(t, Tensor) else type(t).__name__ for t in targets]
+            require(False, 'mask_fill', self.mask_fill, f"None for a batch with no mask among its targets (got {shapes})")
         for mask in masks:
             if not mask.is_floating_point():
                 require(float(self.mask_fill).is_integer(), 'mask_fill', self.mask_fill, f"a whole number for a mask of dtype {mask.dtype}")
@@ -292,8 +293,9 @@ def show_mix_batch(learn, # a Learner with one of the callbacks, or whose DataLo
     labels = next((t for t, kind in zip(targets, kinds) if kind == 'label'), None)
     masks = next((_plain(d) for d, kind in zip(decoded[1:], kinds) if kind == 'mask'), None)
     vocab, n = getattr(learn.dls, 'vocab', None), min(max_n, len(images))
+    if masks is not None: n_codes = len(vocab) if labels is None and vocab is not None else int(masks.max()) + 1  # one colour scale for the grid
     axs = get_grid(n, ncols=ncols, figsize=figsize, return_fig=False)
     for i, ax in zip(range(n), axs):
         show_image(decoded[0][i], ax=ax, title=_title(cb, draw, vocab, labels, i))
-        if masks is not None: _show_mask(masks[i], ax, n_codes=len(vocab) if labels is None and vocab is not None else int(masks.max()) + 1)
+        if masks is not None: _show_mask(masks[i], ax, n_codes)
     return axs
