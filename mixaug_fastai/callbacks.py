@@ -16,7 +16,7 @@ from fastai.vision.data import get_grid
 from .core import (require, check_image_batch, make_generator, torch_seed, SMALLEST_ALPHA, LARGEST_ALPHA,
                                 draw_mixup, draw_cutmix, draw_cutout, mix_images_, paste_, erase_,
                                 target_kind, with_channels, spare_samples)
-from .loss import check_loss_func, mixed_loss
+from .loss import check_loss_func, mixed_loss, plain_tensor
 
 # %% auto #0
 __all__ = ['require_alpha', 'require_probability', 'require_single_pairing', 'MixAugmentation', 'MixUp', 'CutMix', 'MixUpCutMix',
@@ -45,8 +45,6 @@ def require_single_pairing(cb, cbs):
                      "(MixUpCutMix switches between MixUp and CutMix per batch; Cutout combines with any of them)")
 
 # %% ../nbs/02_callbacks.ipynb #f2faba3c
-def _plain(x): return x.as_subclass(Tensor) if isinstance(x, Tensor) else x
-
 def _carries_partner(target, image_shape, draw) -> bool:
     "Whether `target` takes its partner's values where `draw` pastes the partner's pixels: a mask under CutMix."
     return draw.boxes is not None and target_kind(target, image_shape) == 'mask'
@@ -93,7 +91,7 @@ class MixAugmentation(Callback):
     def before_batch(self):
         self.draw, self.weighed = None, None
         # plain views of the same data: on fastai's tensor types every attribute and call goes through __torch_function__
-        images, targets = _plain(self.learn.xb[0]), [_plain(t) for t in self.learn.yb]
+        images, targets = plain_tensor(self.learn.xb[0]), [plain_tensor(t) for t in self.learn.yb]
         self.check_batch(images, targets)
         if not self._augments_batch(len(images)): return
         self.draw = self.draw_batch(images.shape, self.generator)
@@ -287,11 +285,11 @@ def show_mix_batch(learn, # a Learner with one of the callbacks, or whose DataLo
     images, *targets = learn.dls.train.one_batch()
     images, targets = images.clone(), [t.clone() for t in targets]
     draw = cb.draw_batch(images.shape, make_generator(seed))
-    cb.apply_(_plain(images), draw, make_generator(seed), [_plain(t) for t in targets])
+    cb.apply_(plain_tensor(images), draw, make_generator(seed), [plain_tensor(t) for t in targets])
     decoded = learn.dls.train.decode((TensorImage(images), *targets))
     kinds = [target_kind(t, images.shape) for t in targets]
     labels = next((t for t, kind in zip(targets, kinds) if kind == 'label'), None)
-    masks = next((_plain(d) for d, kind in zip(decoded[1:], kinds) if kind == 'mask'), None)
+    masks = next((plain_tensor(d) for d, kind in zip(decoded[1:], kinds) if kind == 'mask'), None)
     vocab, n = getattr(learn.dls, 'vocab', None), min(max_n, len(images))
     if masks is not None: n_codes = len(vocab) if labels is None and vocab is not None else int(masks.max()) + 1  # one colour scale for the grid
     axs = get_grid(n, ncols=ncols, figsize=figsize, return_fig=False)

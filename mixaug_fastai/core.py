@@ -4,7 +4,6 @@
 
 # %% ../nbs/00_core.ipynb #48330ef2
 from __future__ import annotations
-import functools, inspect, math
 from dataclasses import dataclass
 import numpy as np
 import torch
@@ -156,10 +155,10 @@ def to_device(values:Tensor, like:Tensor) -> Tensor:
 
 def box_spans(boxes:Tensor, height:int, width:int, like:Tensor) -> tuple[Tensor, Tensor]:
     "Which rows (…, `height`) and columns (…, `width`) each of the `boxes` (…, 4: top, left, bottom, right, a host tensor) spans, as 0/1 in the dtype and on the device of `like`."
-    top, left, bottom, right = np.moveaxis(boxes.numpy(), -1, 0)
-    spans = lambda start, end, size: (start[..., None] <= np.arange(size)) & (np.arange(size) < end[..., None])
-    as_like = lambda mask: to_device(torch.from_numpy(mask.astype(np.float32)), like).to(like.dtype)
-    return as_like(spans(top, bottom, height)), as_like(spans(left, right, width))
+    boxes = boxes.numpy()[..., None]
+    spans = lambda start, end, size: (boxes[..., start, :] <= np.arange(size)) & (np.arange(size) < boxes[..., end, :])
+    as_like = lambda mask: torch.from_numpy(mask).to(like.device, like.dtype, non_blocking=True)
+    return as_like(spans(0, 2, height)), as_like(spans(1, 3, width))
 
 # %% ../nbs/00_core.ipynb #e9cf2efc
 def blend_(images:Tensor, perm:Tensor, lam:float|Tensor) -> Tensor:
@@ -215,10 +214,12 @@ def spare_samples(draw:MixDraw|CutoutDraw, spared:np.ndarray, height:int, width:
 # %% ../nbs/00_core.ipynb #460b4beb
 def keep_mask(holes:Tensor, height:int, width:int, like:Tensor) -> Tensor:
     "(bs, 1, `height`, `width`): 0 inside any of each sample's `holes` (bs, n_holes, 4), 1 elsewhere, in the dtype and on the device of `like`."
-    in_rows, in_columns = box_spans(holes, height, width, like)
-    # 1 minus the outer product of a hole's rows and columns is 0 inside that hole; the product over holes is 0 inside any
-    outside_each = (1 - rows[:, :, None] * columns[:, None] for rows, columns in zip(in_rows.unbind(1), in_columns.unbind(1)))
-    return functools.reduce(torch.Tensor.mul_, outside_each)[:, None]
+    floating = like if like.is_floating_point() else like.new_empty(0, dtype=torch.float32)  # batched products need floats on a GPU
+    in_rows, in_columns = box_spans(holes, height, width, floating)
+    # (bs, h, n_holes) @ (bs, n_holes, w) counts the holes over each pixel, in one batched product, exactly (small whole numbers)
+    keep = torch.baddbmm(in_rows.new_ones(1, 1, 1), in_rows.transpose(1, 2), in_columns, alpha=-1)
+    if holes.shape[1] > 1: keep.clamp_(min=0)
+    return keep.to(like.dtype)[:, None]
 
 def erase_(images:Tensor, holes:Tensor, fill:float|tuple|str=0., generator:torch.Generator|None=None) -> Tensor:
     "Cutout in place: fill each sample's `holes` (bs, n_holes, 4, on the host) with a finite number, one finite number per channel, or 'noise' (standard normal, from `generator` on the images' device)."

@@ -4,15 +4,16 @@
 
 # %% ../nbs/01_loss.ipynb #1b841de2
 from __future__ import annotations
-import inspect
+import functools, inspect
 from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
-from fastai.losses import LabelSmoothingCrossEntropy
+from fastai.losses import BaseLoss, LabelSmoothingCrossEntropy
 
 # %% auto #0
-__all__ = ['ONE_LAM_PER_BATCH_ADVICE', 'reduction_of', 'torch_loss', 'check_loss_func', 'unreduced', 'weigh_losses',
-           'mean_denominator', 'reduce_like', 'mixed_loss']
+__all__ = ['ONE_LAM_PER_BATCH_ADVICE', 'reduction_of', 'torch_loss', 'check_loss_func', 'unreduced', 'plain_tensor',
+           'is_flattened_loss', 'call_flattened', 'evaluation', 'weigh_losses', 'mean_denominator', 'reduce_like',
+           'mixed_loss']
 
 # %% ../nbs/01_loss.ipynb #46b3c3f3
 ONE_LAM_PER_BATCH_ADVICE = ("or draw one lam per batch (MixUp(per_sample=False), CutMix's default), "
@@ -55,6 +56,28 @@ def unreduced(loss_func):
     try: yield loss_func
     finally: loss_func.reduction = reduction
 
+# %% ../nbs/01_loss.ipynb #8e534429
+def plain_tensor(x):
+    "`x` as a plain `torch.Tensor` sharing its data, if it is a tensor (fastai's tensor types dispatch every operation through `__torch_function__`)."
+    return x.as_subclass(Tensor) if isinstance(x, Tensor) else x
+
+def is_flattened_loss(loss_func) -> bool:
+    "Whether `loss_func` is one of fastai's flattened losses (`CrossEntropyLossFlat` and kin) called as `BaseLoss` calls them."
+    return isinstance(loss_func, BaseLoss) and type(loss_func).__call__ is BaseLoss.__call__
+
+def call_flattened(loss_func:BaseLoss, pred:Tensor, target:Tensor) -> Tensor:
+    "`loss_func(pred, target)` for a flattened loss, computed on plain tensors by the steps of `BaseLoss.__call__`: class axis last, integer targets as long (or float with `floatify`), both flattened, then its torch loss."
+    pred, target = (plain_tensor(x).transpose(loss_func.axis, -1).contiguous() for x in (pred, target))
+    if loss_func.floatify and target.dtype != torch.float16: target = target.float()
+    if target.dtype in (torch.int8, torch.int16, torch.int32): target = target.long()
+    if not loss_func.flatten: return loss_func.func(pred, target)
+    return loss_func.func(pred.view(-1, pred.shape[-1]) if loss_func.is_2d else pred.view(-1), target.view(-1))
+
+def evaluation(loss_func) -> tuple:
+    "How `mixed_loss` evaluates `loss_func`, and what it does to the tensors first: `call_flattened` on plain tensors for fastai's flattened losses, the loss itself on the tensors as they are for any other."
+    if is_flattened_loss(loss_func): return functools.partial(call_flattened, loss_func), plain_tensor
+    return loss_func, (lambda x: x)
+
 # %% ../nbs/01_loss.ipynb #b0e266ca
 def weigh_losses(own:Tensor, partner:Tensor, lam:Tensor) -> Tensor:
     "`lam * own + (1 - lam) * partner` elementwise, with each weight of the (bs,) `lam` applied to every element of its sample."
@@ -84,11 +107,14 @@ def reduce_like(loss_func, loss:Tensor, targets:tuple) -> Tensor:
 def mixed_loss(loss_func, pred:Tensor, targets:tuple, perm:Tensor, lam:float|Tensor, own_loss:Tensor|None=None, weighed:tuple|None=None) -> Tensor:
     "`lam * loss_func(pred, *targets) + (1 - lam) * loss_func(pred, *partner targets)`, reduced as `loss_func` reduces; `perm[i]` is sample i's partner. The partner targets are `t[perm]` for the targets `weighed` flags (all by default) and `t` itself for the others (masks that already hold their partners' pixels). With a float `lam`, `own_loss` can give `loss_func(pred, *targets)` if it is already computed (the learner's loss)."
     weighed = weighed or (True,) * len(targets)
+    evaluate, prepare = evaluation(loss_func)
+    pred, targets = prepare(pred), [prepare(t) for t in targets]
     perm = perm.to(targets[0].device, non_blocking=True)
     partner_targets = [t[perm] if weigh else t for t, weigh in zip(targets, weighed)]
     if not isinstance(lam, Tensor):
-        own = loss_func(pred, *targets) if own_loss is None else own_loss
-        return torch.lerp(loss_func(pred, *partner_targets), own, lam)
+        own = evaluate(pred, *targets) if own_loss is None else prepare(own_loss)
+        return torch.lerp(evaluate(pred, *partner_targets), own, lam)
     with unreduced(loss_func) as per_element:
+        if per_element is loss_func: per_element = evaluate  # the same loss, its reduction now 'none'
         own, partner = per_element(pred, *targets), per_element(pred, *partner_targets)
     return reduce_like(loss_func, weigh_losses(own, partner, lam), targets)

@@ -2,7 +2,8 @@
 import pytest, torch
 import torch.nn.functional as F
 from torch import nn
-from fastai.losses import CrossEntropyLossFlat, BCEWithLogitsLossFlat, LabelSmoothingCrossEntropyFlat
+from fastai.losses import BaseLoss, CrossEntropyLossFlat, BCEWithLogitsLossFlat, LabelSmoothingCrossEntropyFlat, FocalLossFlat, MSELossFlat
+from fastai.torch_core import TensorBase, TensorCategory, TensorMask, TensorMultiCategory
 from mixaug_fastai.loss import *
 
 torch.manual_seed(0)
@@ -117,3 +118,30 @@ def test_the_segmentation_loss_path_never_reads_device_values():
     pred, masks = torch.empty(4, 5, 6, 7, device='meta'), torch.empty(4, 6, 7, dtype=torch.long, device='meta')
     loss_func = CrossEntropyLossFlat(axis=1, weight=torch.ones(5, device='meta'), ignore_index=4)
     assert mixed_loss(loss_func, pred, (masks,), draw.perm, draw.lam).device.type == 'meta'
+
+FLATTENED_CASES = {  # what a learner holds: fastai's tensor types, int32 masks as PILMask gives them after a cast, multi-hot integers
+    'CrossEntropyLossFlat(weight, ignore_index, label_smoothing)': lambda: (CrossEntropyLossFlat(weight=torch.tensor([1., 5., .2]), ignore_index=2, label_smoothing=.1),
+                                                                            TensorBase(torch.randn(8, 3)), TensorCategory(torch.randint(0, 3, (8,)))),
+    'CrossEntropyLossFlat(axis=1), int32 masks': lambda: (CrossEntropyLossFlat(axis=1), TensorBase(torch.randn(2, 4, 5, 6)), TensorMask(torch.randint(0, 4, (2, 5, 6), dtype=torch.int32))),
+    'BCEWithLogitsLossFlat, integer multi-hot': lambda: (BCEWithLogitsLossFlat(), TensorBase(torch.randn(8, 3)), TensorMultiCategory(torch.randint(0, 2, (8, 3)))),
+    'FocalLossFlat': lambda: (FocalLossFlat(gamma=2.), TensorBase(torch.randn(8, 3)), TensorCategory(torch.randint(0, 3, (8,)))),
+    'LabelSmoothingCrossEntropyFlat': lambda: (LabelSmoothingCrossEntropyFlat(), TensorBase(torch.randn(8, 3)), TensorCategory(torch.randint(0, 3, (8,)))),
+    'MSELossFlat': lambda: (MSELossFlat(), TensorBase(torch.randn(8, 1)), TensorBase(torch.randn(8))),
+}
+
+@pytest.mark.parametrize('reduction', ['mean', 'sum', 'none'])
+@pytest.mark.parametrize('name', FLATTENED_CASES)
+def test_flattened_losses_are_computed_bit_for_bit_as_fastai_calls_them(name, reduction):
+    "mixed_loss takes the steps of fastai's BaseLoss.__call__ itself on plain tensors: it must stay identical in every fastai version tested."
+    loss_func, pred, target = FLATTENED_CASES[name]()
+    loss_func.reduction = reduction
+    assert is_flattened_loss(loss_func)
+    assert torch.equal(call_flattened(loss_func, pred, target), loss_func(pred, target))
+
+def test_a_flattened_loss_with_its_own_call_is_called_as_it_is():
+    class Doubled(BaseLoss):
+        def __call__(self, inp, targ): return super().__call__(inp, targ) * 2
+    loss_func = Doubled(nn.CrossEntropyLoss)
+    assert not is_flattened_loss(loss_func)
+    expected = 2 * torch.lerp(F.cross_entropy(PRED, Y[PERM]), F.cross_entropy(PRED, Y), .3)
+    assert torch.allclose(mixed_loss(loss_func, PRED, (Y,), PERM, .3), expected)
