@@ -66,6 +66,12 @@ def timm_mixup(**kwargs):
 def torchvision_v2(transform):
     return lambda images, targets: transform(images, targets)
 
+def torchvision_v2_per_image(transform):
+    "A v2 transform applied to each image of the batch in turn, as a Dataset transform applies it: a draw per image."
+    def run(images, targets):
+        for image in images: transform(image)
+    return run
+
 def kornia_aug(name, **kwargs):
     import kornia.augmentation as K
     aug = getattr(K, name)(data_keys=['input', 'class'], **kwargs)
@@ -76,6 +82,7 @@ def methods():
     from torchvision.transforms import v2
     yield 'copy: clone()', lambda: (lambda images, targets: images.clone())
     yield COPY_FLOOR, copy_into_buffer
+    yield 'copy: copy_() again (noise floor: the row above, timed again)', copy_into_buffer
     yield 'ours MixUp (per-sample lam)', lambda: ours(MixUp(.4))
     yield 'ours MixUp (one lam per batch)', lambda: ours(MixUp(.4, per_sample=False))
     yield 'ours CutMix (one box per batch)', lambda: ours(CutMix(1.))
@@ -96,7 +103,8 @@ def methods():
     yield 'timm Mixup, CutMix elem mode', lambda: timm_mixup(mixup_alpha=0., cutmix_alpha=1., mode='elem')
     yield 'torchvision v2 MixUp', lambda: torchvision_v2(v2.MixUp(alpha=.4, num_classes=NUM_CLASSES))
     yield 'torchvision v2 CutMix', lambda: torchvision_v2(v2.CutMix(alpha=1., num_classes=NUM_CLASSES))
-    yield 'torchvision v2 RandomErasing', lambda: torchvision_v2(v2.RandomErasing(p=1.))
+    yield 'torchvision v2 RandomErasing (one rectangle for the batch)', lambda: torchvision_v2(v2.RandomErasing(p=1.))
+    yield 'torchvision v2 RandomErasing, per image (a rectangle per sample)', lambda: torchvision_v2_per_image(v2.RandomErasing(p=1., inplace=True))
     yield 'kornia RandomMixUpV2', lambda: kornia_aug('RandomMixUpV2')
     yield 'kornia RandomCutMixV2', lambda: kornia_aug('RandomCutMixV2')
 
@@ -186,6 +194,19 @@ def stopwatch():
         def after_loss(self): totals['loss'] += time.perf_counter() - totals['start']
     return [First(), Last()], totals
 
+class LeastMixer(Callback):
+    """The least work any mixer with the papers' loss rule does per batch, as a floor for the end-to-end tables: it gathers each
+    image's partner once (a batch-sized copy; an in-place blend or paste must read the partners before overwriting them) and
+    evaluates the loss once more, on the partners' labels, with `F.cross_entropy` on plain tensors (no fastai dispatch)."""
+    order, run_valid = 0, False
+    def before_batch(self):
+        images = self.learn.xb[0].as_subclass(torch.Tensor)
+        self.perm = torch.roll(torch.arange(len(images), device=images.device), 1)
+        images.index_select(0, self.perm)
+    def after_loss(self):
+        pred, labels = self.learn.pred.as_subclass(torch.Tensor), self.learn.yb[0].as_subclass(torch.Tensor)
+        nn.functional.cross_entropy(pred, labels[self.perm])
+
 def tiny_cnn():
     "Two convolutions: a step so cheap that any fixed per-batch cost shows."
     return nn.Sequential(nn.Conv2d(3, 32, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
@@ -215,7 +236,8 @@ def end_to_end_table(device, make_model, n_images, rounds):
     setups = [('no augmentation', lambda: []), ('no augmentation, again (noise floor)', lambda: []),
               ('ours MixUp (per-sample lam)', lambda: [MixUp(.4)]), ('ours MixUp (one lam per batch)', lambda: [MixUp(.4, per_sample=False)]),
               ('ours CutMix', lambda: [CutMix(1.)]), ('ours Cutout', lambda: [Cutout(1, .5)]),
-              ('fastai MixUp', lambda: [FastaiMixUp(.4)]), ('fastai CutMix', lambda: [FastaiCutMix(1.)])]
+              ('fastai MixUp', lambda: [FastaiMixUp(.4)]), ('fastai CutMix', lambda: [FastaiCutMix(1.)]),
+              ('floor: gather the partners (a batch copy) and one more loss evaluation', lambda: [LeastMixer()])]
     dls = generated_dls(n_images, device=device)
     runs = {name: [] for name, _ in setups}
     for round in range(rounds):

@@ -4,6 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #48330ef2
 from __future__ import annotations
+import math
 from dataclasses import dataclass
 import numpy as np
 import torch
@@ -145,9 +146,10 @@ def draw_cutout(bs:int, height:int, width:int, n_holes:int, length:int|float, ge
 # %% ../nbs/00_core.ipynb #16dd9d37
 BATCH_WIDE_BELOW = 16_384 # elements per sample under which a few batch-wide operations beat a loop over samples on the CPU
 
-def batch_wide(images:Tensor, elements_per_sample:int) -> bool:
-    "Whether to apply a draw to `images` with a few batch-wide operations rather than a loop over samples."
-    return images.device.type != 'cpu' or elements_per_sample < BATCH_WIDE_BELOW
+def batch_wide(images:Tensor, part:Tensor|None=None) -> bool:
+    "Whether to apply a draw to `images` with a few batch-wide operations rather than a loop over samples, given the `part` of the batch it changes (all of it by default)."
+    # the size from the shape: indexing a sample would be one more PyTorch call per batch
+    return images.device.type != 'cpu' or math.prod((images if part is None else part).shape[1:]) < BATCH_WIDE_BELOW
 
 def to_device(values:Tensor, like:Tensor) -> Tensor:
     "`values` on the device of `like`, copied without making the host wait."
@@ -162,12 +164,12 @@ def box_spans(boxes:Tensor, height:int, width:int, like:Tensor) -> tuple[Tensor,
 
 # %% ../nbs/00_core.ipynb #e9cf2efc
 def blend_(images:Tensor, perm:Tensor, lam:float|Tensor) -> Tensor:
-    "MixUp in place: `images[i] = lam[i] * images[i] + (1 - lam[i]) * images[perm[i]]`."
-    partner_weight = 1 - lam
-    if batch_wide(images, images[0].numel()):
-        if isinstance(partner_weight, Tensor): partner_weight = to_device(partner_weight.to(images.dtype).view(-1, 1, 1, 1), images)
+    "MixUp in place: `images[i] = lam[i] * images[i] + (1 - lam[i]) * images[perm[i]]`, for a float `lam` or a (bs,) host tensor."
+    partner_weight = 1 - lam.numpy() if isinstance(lam, Tensor) else 1 - lam  # on the host: one PyTorch call fewer per batch
+    if batch_wide(images):
+        if isinstance(lam, Tensor): partner_weight = torch.from_numpy(partner_weight).to(images.device, images.dtype, non_blocking=True).view(-1, 1, 1, 1)
         return images.lerp_(images.index_select(0, to_device(perm, images)), partner_weight)
-    weights = partner_weight.tolist() if isinstance(partner_weight, Tensor) else [partner_weight] * len(images)
+    weights = partner_weight.tolist() if isinstance(lam, Tensor) else [partner_weight] * len(images)
     replace_along_cycles_(perm, lambda j, i: images[j], lambda i, partner: images[i].lerp_(partner, weights[i]))
     return images
 
@@ -177,11 +179,11 @@ def paste_(images:Tensor, perm:Tensor, boxes:Tensor) -> Tensor:
     if len(rows) == 1:
         top, left, bottom, right = rows[0]
         region = images[:, :, top:bottom, left:right]
-        if batch_wide(images, region[0].numel()):
+        if batch_wide(images, region):
             region.copy_(region.index_select(0, to_device(perm, images)))
             return images
         rows = rows * len(images)
-    elif batch_wide(images, images[0].numel()):
+    elif batch_wide(images):
         # one box per sample: a (bs, 1, h, w) 0/1 mask from each box's row and column spans, then one operation for the batch
         floating = images.is_floating_point()
         in_rows, in_columns = box_spans(boxes, *images.shape[-2:], like=images if floating else images.new_empty(0, dtype=torch.bool))
@@ -223,7 +225,7 @@ def keep_mask(holes:Tensor, height:int, width:int, like:Tensor) -> Tensor:
 
 def erase_(images:Tensor, holes:Tensor, fill:float|tuple|str=0., generator:torch.Generator|None=None) -> Tensor:
     "Cutout in place: fill each sample's `holes` (bs, n_holes, 4, on the host) with a finite number, one finite number per channel, or 'noise' (standard normal, from `generator` on the images' device)."
-    if fill != 'noise' and batch_wide(images, images[0].numel()):
+    if fill != 'noise' and batch_wide(images):
         keep = keep_mask(holes, *images.shape[-2:], like=images)
         images.mul_(keep)
         if isinstance(fill, (int, float)): return images if fill == 0 else images.add_(1 - keep, alpha=fill)
