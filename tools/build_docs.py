@@ -104,11 +104,16 @@ def process_notebooks(proc_dir:Path):
     `pip` is first on PATH."""
     from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar, proc_nbs
     from nbdev.doclinks import _build_modidx
+    import nbdev.processors
+    # nbdev inserts each show_doc of a cell right after the cell, one at a time, which lists a cell's functions last first;
+    # handing it the names last first puts them in the order the cell defines them
+    def_names = nbdev.processors._def_names
+    nbdev.processors._def_names = lambda cell, shown: def_names(cell, shown)[::-1]
     shutil.rmtree(proc_dir, ignore_errors=True)
     refresh_quarto_yml()
     _build_modidx()
     nbdev_sidebar.__wrapped__()
-    proc_nbs()
+    proc_nbs(n_workers=0)  # in this process, where the patch above applies (workers are spawned afresh)
 
 def page_notebook(notebook, meta:dict):
     "The processed notebook as a page: front matter out, hidden cells out, directives applied and stripped."
