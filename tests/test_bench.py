@@ -23,7 +23,8 @@ def test_per_batch_table_has_every_method_with_ratios_or_a_reason():
 
 def test_end_to_end_table_has_every_setup_and_a_zero_cost_baseline():
     rows = table(bench.end_to_end_table('cpu', bench.tiny_cnn, n_images=128, rounds=1))
-    assert [row[0] for row in rows][:2] == ['no augmentation', 'no augmentation, again (noise floor)'] and len(rows) == 8
+    assert [row[0] for row in rows][:2] == ['no augmentation', 'no augmentation, again (noise floor)'] and len(rows) == 9
+    assert rows[-1][0].startswith('floor:')  # the least any mixer with the loss rule does, as a reference for the callbacks' rows
     baseline = rows[0]
     assert baseline[2] == '+0.0%' and float(baseline[-1].rstrip('%')) == 0
     assert all(float(row[1]) > 0 and float(row[3]) > 0 and float(row[4]) > 0 for row in rows)
