@@ -119,7 +119,7 @@ def test_the_segmentation_loss_path_never_reads_device_values():
     loss_func = CrossEntropyLossFlat(axis=1, weight=torch.ones(5, device='meta'), ignore_index=4)
     assert mixed_loss(loss_func, pred, (masks,), draw.perm, draw.lam).device.type == 'meta'
 
-FLATTENED_CASES = {  # what a learner holds: fastai's tensor types, int32 masks as PILMask gives them after a cast, multi-hot integers
+FLATTENED_CASES = {  # what a learner holds: fastai's tensor types; int32 masks and integer multi-hot labels, which BaseLoss casts
     'CrossEntropyLossFlat(weight, ignore_index, label_smoothing)': lambda: (CrossEntropyLossFlat(weight=torch.tensor([1., 5., .2]), ignore_index=2, label_smoothing=.1),
                                                                             TensorBase(torch.randn(8, 3)), TensorCategory(torch.randint(0, 3, (8,)))),
     'CrossEntropyLossFlat(axis=1), int32 masks': lambda: (CrossEntropyLossFlat(axis=1), TensorBase(torch.randn(2, 4, 5, 6)), TensorMask(torch.randint(0, 4, (2, 5, 6), dtype=torch.int32))),
