@@ -172,7 +172,7 @@ def accuracy_figure(runs:pd.DataFrame, photos:Photos) -> plt.Figure:
     return fig
 
 def loss_figure(epochs:pd.DataFrame, photos:Photos) -> plt.Figure:
-    "Training and validation loss per epoch for each method, the mean over seeds; the frozen (head only) epochs shaded."
+    "Training and validation loss per epoch for each method, the mean over seeds; the epochs with the pretrained body frozen shaded."
     methods = list(dict.fromkeys(epochs.method))
     fig, axs = plt.subplots(1, len(methods), figsize=(2.2 * len(methods), 2.8), dpi=100, sharey=True, squeeze=False)
     for ax, method in zip(axs[0], methods):
@@ -183,7 +183,7 @@ def loss_figure(epochs:pd.DataFrame, photos:Photos) -> plt.Figure:
         ax.axvspan(.5, frozen + .5, color='grey', alpha=.15)
         ax.set_title(method, fontsize=9); ax.set_xlabel('epoch', fontsize=8)
     axs[0][0].set_ylabel('loss'); axs[0][0].legend(fontsize=7)
-    fig.suptitle(f"Loss per epoch, mean over seeds; shaded: head only{_synthetic_mark(photos)}", fontsize=9)
+    fig.suptitle(f"Loss per epoch, mean over seeds; shaded: pretrained body frozen{_synthetic_mark(photos)}", fontsize=9)
     fig.tight_layout()
     return fig
 
