@@ -45,10 +45,6 @@ def require_single_pairing(cb, cbs):
                      "(MixUpCutMix switches between MixUp and CutMix per batch; Cutout combines with any of them)")
 
 # %% ../nbs/02_callbacks.ipynb #f2faba3c
-def _carries_partner(target, image_shape, draw) -> bool:
-    "Whether `target` takes its partner's values where `draw` pastes the partner's pixels: a mask under CutMix."
-    return draw.boxes is not None and target_kind(target, image_shape) == 'mask'
-
 class MixAugmentation(Callback):
     "Base of the callbacks: decides which training batches are augmented, draws and applies parameters, and weighs the loss of mixed batches."
     run_valid = False
@@ -92,11 +88,12 @@ class MixAugmentation(Callback):
         self.draw, self.weighed = None, None
         # plain views of the same data: on fastai's tensor types every attribute and call goes through __torch_function__
         images, targets = plain_tensor(self.learn.xb[0]), [plain_tensor(t) for t in self.learn.yb]
-        self.check_batch(images, targets)
+        is_mask = self.check_batch(images, targets)
         if not self._augments_batch(len(images)): return
         self.draw = self.draw_batch(images.shape, self.generator)
-        self.apply_(images, self.draw, self.generator, targets)
-        if self.pairs_samples: self.weighed = tuple(not _carries_partner(t, images.shape, self.draw) for t in targets)
+        self.apply_(images, self.draw, self.generator, [t for t, mask in zip(targets, is_mask) if mask])
+        # masks that took their partners' pixels (CutMix) are exact already: only the other targets are weighed with their partners'
+        if self.pairs_samples: self.weighed = tuple(not (mask and self.draw.boxes is not None) for mask in is_mask)
 
     def _augments_batch(self, bs:int) -> bool:
         learn = self.learn  # read directly: `self.epoch` would go through fastai's attribute delegation on every batch
@@ -112,11 +109,11 @@ class MixAugmentation(Callback):
                                           own_loss=self.learn.loss_grad, weighed=self.weighed)
         self.learn.loss = self.learn.loss_grad.clone()
 
-    def check_batch(self, images:Tensor, targets:list):
-        "Raise a clear error for a batch this callback cannot augment; runs on every training batch, augmented or not."
+    def check_batch(self, images:Tensor, targets:list) -> list[bool]:
+        "Raise a clear error for a batch this callback cannot augment, and say which of `targets` are masks it changes with the images; runs on every training batch, augmented or not."
         check_image_batch(images, type(self).__name__)
-        if self.pairs_samples:
-            for target in targets: target_kind(target, images.shape)
+        if not self.pairs_samples: return [False] * len(targets)
+        return [target_kind(target, images.shape) == 'mask' for target in targets]
 
     def draw_for(self, shape:torch.Size, generator:np.random.Generator):
         "Parameters for a batch of `shape`; subclasses say how."
@@ -128,11 +125,11 @@ class MixAugmentation(Callback):
         if self.p_sample == 1: return draw
         return spare_samples(draw, generator.random(shape[0]) >= self.p_sample, shape[-2], shape[-1])
 
-    def apply_(self, images:Tensor, draw, generator:np.random.Generator, targets:list=()):
-        "Apply `draw` to `images` in place, and a CutMix draw to the masks among `targets` too."
+    def apply_(self, images:Tensor, draw, generator:np.random.Generator, masks:list=()):
+        "Apply `draw` to `images` in place, and a CutMix draw to their `masks` (those `check_batch` found) too."
         mix_images_(images, draw)
-        for target in targets:
-            if _carries_partner(target, images.shape, draw): paste_(with_channels(target), draw.perm, draw.boxes)
+        if draw.boxes is None: return  # MixUp leaves masks alone: their losses are weighed
+        for mask in masks: paste_(with_channels(mask), draw.perm, draw.boxes)
 
 # %% ../nbs/02_callbacks.ipynb #30d3a7a2
 class MixUp(MixAugmentation):
@@ -238,23 +235,21 @@ class Cutout(MixAugmentation):
         super().check_batch(images, targets)
         if not isinstance(self.fill, (int, float, str)):
             require(len(self.fill) == images.shape[1], 'fill', self.fill, f'one value per channel ({images.shape[1]} channels)')
-        if self.mask_fill is None: return
-        masks = self._masks(images.shape, targets)
-        if not masks:  # the targets' description is built only for the error: this check runs on every batch
+        if self.mask_fill is None: return [False] * len(targets)  # masks left alone
+        is_mask = [target_kind(target, images.shape) == 'mask' for target in targets]
+        if not any(is_mask):  # the targets' description is built only for the error: this check runs on every batch
             shapes = [f"{tuple(t.shape)} {t.dtype}" if isinstance(t, Tensor) else type(t).__name__ for t in targets]
             require(False, 'mask_fill', self.mask_fill, f"None for a batch with no mask among its targets (got {shapes})")
-        for mask in masks:
-            if not mask.is_floating_point():
-                require(float(self.mask_fill).is_integer(), 'mask_fill', self.mask_fill, f"a whole number for a mask of dtype {mask.dtype}")
+        for target, mask in zip(targets, is_mask):
+            if mask and not target.is_floating_point():
+                require(float(self.mask_fill).is_integer(), 'mask_fill', self.mask_fill, f"a whole number for a mask of dtype {target.dtype}")
+        return is_mask
 
-    def _masks(self, image_shape, targets) -> list: return [t for t in targets if target_kind(t, image_shape) == 'mask']
-
-    def apply_(self, images, draw, generator, targets=()):
+    def apply_(self, images, draw, generator, masks=()):
         # noise is drawn where the images are, by a torch generator seeded from the callback's: no noise crosses to the device
         noise_generator = torch.Generator(images.device).manual_seed(int(generator.integers(2**62))) if self.fill == 'noise' else None
         erase_(images, draw.holes, self.fill, noise_generator)
-        if self.mask_fill is None: return
-        for mask in self._masks(images.shape, targets):
+        for mask in masks:
             erase_(with_channels(mask), draw.holes, self.mask_fill if mask.is_floating_point() else int(self.mask_fill))
 
 # %% ../nbs/02_callbacks.ipynb #19c91eb8
@@ -285,7 +280,9 @@ def show_mix_batch(learn, # a Learner with one of the callbacks, or whose DataLo
     images, *targets = learn.dls.train.one_batch()
     images, targets = images.clone(), [t.clone() for t in targets]
     draw = cb.draw_batch(images.shape, make_generator(seed))
-    cb.apply_(plain_tensor(images), draw, make_generator(seed), [plain_tensor(t) for t in targets])
+    plain_images, plain_targets = plain_tensor(images), [plain_tensor(t) for t in targets]
+    changed_masks = [t for t, mask in zip(plain_targets, cb.check_batch(plain_images, plain_targets)) if mask]
+    cb.apply_(plain_images, draw, make_generator(seed), changed_masks)
     decoded = learn.dls.train.decode((TensorImage(images), *targets))
     kinds = [target_kind(t, images.shape) for t in targets]
     labels = next((t for t, kind in zip(targets, kinds) if kind == 'label'), None)

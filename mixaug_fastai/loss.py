@@ -66,8 +66,8 @@ def is_flattened_loss(loss_func) -> bool:
     return isinstance(loss_func, BaseLoss) and type(loss_func).__call__ is BaseLoss.__call__
 
 def call_flattened(loss_func:BaseLoss, pred:Tensor, target:Tensor) -> Tensor:
-    "`loss_func(pred, target)` for a flattened loss, computed on plain tensors by the steps of `BaseLoss.__call__`: class axis last, integer targets as long (or float with `floatify`), both flattened, then its torch loss."
-    pred, target = (plain_tensor(x).transpose(loss_func.axis, -1).contiguous() for x in (pred, target))
+    "`loss_func(pred, target)` for a flattened loss, by the steps of `BaseLoss.__call__` (class axis last, integer targets as long or, with `floatify`, float, both flattened, then its torch loss); pass plain tensors (`plain_tensor`) to keep fastai's dispatch out."
+    pred, target = (x.transpose(loss_func.axis, -1).contiguous() for x in (pred, target))
     if loss_func.floatify and target.dtype != torch.float16: target = target.float()
     if target.dtype in (torch.int8, torch.int16, torch.int32): target = target.long()
     if not loss_func.flatten: return loss_func.func(pred, target)
