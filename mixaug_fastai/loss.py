@@ -66,8 +66,10 @@ def is_flattened_loss(loss_func) -> bool:
     return isinstance(loss_func, BaseLoss) and type(loss_func).__call__ is BaseLoss.__call__
 
 def call_flattened(loss_func:BaseLoss, pred:Tensor, target:Tensor) -> Tensor:
-    "`loss_func(pred, target)` for a flattened loss, by the steps of `BaseLoss.__call__` (class axis last, integer targets as long or, with `floatify`, float, both flattened, then its torch loss); pass plain tensors (`plain_tensor`) to keep fastai's dispatch out."
+    "`loss_func(pred, target)` for a flattened loss, by the steps of `BaseLoss.__call__` (class axis last, float64 as float32, integer targets as long or, with `floatify`, float, both flattened, then its torch loss); pass plain tensors (`plain_tensor`) to keep fastai's dispatch out."
     pred, target = (x.transpose(loss_func.axis, -1).contiguous() for x in (pred, target))
+    # BaseLoss wraps both in TensorBase, whose constructor turns float64 into float32: a float64 model's loss is float32 in fastai
+    pred, target = (x.float() if x.dtype == torch.float64 else x for x in (pred, target))
     if loss_func.floatify and target.dtype != torch.float16: target = target.float()
     if target.dtype in (torch.int8, torch.int16, torch.int32): target = target.long()
     if not loss_func.flatten: return loss_func.func(pred, target)

@@ -127,6 +127,9 @@ FLATTENED_CASES = {  # what a learner holds: fastai's tensor types; int32 masks 
     'FocalLossFlat': lambda: (FocalLossFlat(gamma=2.), TensorBase(torch.randn(8, 3)), TensorCategory(torch.randint(0, 3, (8,)))),
     'LabelSmoothingCrossEntropyFlat': lambda: (LabelSmoothingCrossEntropyFlat(), TensorBase(torch.randn(8, 3)), TensorCategory(torch.randint(0, 3, (8,)))),
     'MSELossFlat': lambda: (MSELossFlat(), TensorBase(torch.randn(8, 1)), TensorBase(torch.randn(8))),
+    # a float64 model's output (a plain tensor: TensorBase() would cast it), which BaseLoss computes in float32
+    'CrossEntropyLossFlat(axis=1), float64 prediction': lambda: (CrossEntropyLossFlat(axis=1), torch.randn(2, 4, 5, 6, dtype=torch.float64), TensorMask(torch.randint(0, 4, (2, 5, 6)))),
+    'MSELossFlat, float64 prediction and target': lambda: (MSELossFlat(), torch.randn(8, 1, dtype=torch.float64), torch.randn(8, dtype=torch.float64)),
 }
 
 @pytest.mark.parametrize('reduction', ['mean', 'sum', 'none'])

@@ -105,3 +105,41 @@ def test_fp16_on_a_gpu(make_cb):
     for batch in batches:
         assert batch['augmented'].device.type == 'cuda' and batch['augmented'].dtype == torch.float32
         assert torch.isfinite(batch['loss']) and torch.allclose(batch['loss'].double(), expected_loss(batch), rtol=1e-2)
+
+class ToDouble(Callback):
+    "Casts the training and validation images to float64 before the augmentation, for a float64 model (as when checking gradients)."
+    order = -5
+    def before_batch(self): self.learn.xb = (self.learn.xb[0].double(),)
+
+FLOAT64_CALLBACKS = {'MixUp, one lam per batch': lambda: MixUp(per_sample=False), 'MixUp, a lam per sample': lambda: MixUp(),
+                     'CutMix, one box': lambda: CutMix(), 'CutMix, a box per sample': lambda: CutMix(per_sample=True),
+                     'MixUpCutMix': lambda: MixUpCutMix(), 'Cutout': lambda: Cutout()}
+
+def trains_in_float64(learn, cb):
+    "Fit `learn` (its model turned float64) with `cb`: the recorded batches, after checking that every weight stayed float64 and changed."
+    learn.model.double()
+    start = [p.detach().clone() for p in learn.model.parameters()]
+    batches = recorded_fit(learn, cb)
+    assert all(b['augmented'].dtype == torch.float64 and b['pred'].dtype == torch.float64 and torch.isfinite(b['loss']) for b in batches)
+    assert all(p.dtype == torch.float64 and not torch.equal(p, p0) for p, p0 in zip(learn.model.parameters(), start))
+    return batches
+
+@pytest.mark.parametrize('name', FLOAT64_CALLBACKS)
+def test_a_float64_model_trains_on_labels(name):
+    "fastai computes a float64 model's loss in float32; the mixed loss follows it (it crashed mixing float32 and float64 terms) and is the papers' rule."
+    cb = FLOAT64_CALLBACKS[name]()
+    for batch in trains_in_float64(quick_learner(cbs=ToDouble()), cb):
+        assert batch['draw'] is not None and torch.allclose(batch['loss'].double(), expected_loss(batch), rtol=1e-5)
+
+@pytest.mark.parametrize('name', FLOAT64_CALLBACKS)
+def test_a_float64_model_trains_on_masks(name):
+    "The same on image + mask batches, the loss checked against cross-entropy per pixel written out in float64."
+    from test_segmentation import seg_learner, VOID
+    cb = FLOAT64_CALLBACKS[name]()
+    learn = seg_learner(loss_func=CrossEntropyLossFlat(axis=1)); learn.add_cb(ToDouble())
+    for batch in trains_in_float64(learn, cb):
+        log_p, mask = torch.log_softmax(batch['pred'], 1), batch['y_after'].as_subclass(torch.Tensor)
+        pixel_loss = lambda masks: -log_p.gather(1, masks[:, None])[:, 0].mean((1, 2))  # each sample's mean over its pixels
+        lam = torch.ones(len(mask), dtype=torch.float64) if cb.lam is None or batch['draw'].boxes is not None else torch.as_tensor(batch['lam'], dtype=torch.float64).expand(len(mask))
+        expected = (lam * pixel_loss(mask) + (1 - lam) * pixel_loss(mask[batch['perm']] if batch['perm'] is not None else mask)).mean()
+        assert torch.allclose(batch['loss'].double(), expected, rtol=1e-5)
