@@ -17,6 +17,12 @@ NUM_CLASSES = 10
 COPY_FLOOR = 'copy: copy_() into a preallocated batch'
 PER_BATCH_ROUNDS = (1, 6) # back to back, then interleaved in 6 rounds
 PER_SHAPE_COLUMNS = 4 # ms, ÷ clone, ÷ copy_, page faults
+AS_RUN_MIXUP = 'ours MixUp (one lam per batch), as it runs: before_batch on a Learner'
+AS_RUN_CUTMIX = 'ours CutMix (one box per batch), as it runs: before_batch on a Learner'
+TIMM_MIXUP_BATCH, TIMM_CUTMIX_BATCH = 'timm Mixup, MixUp batch mode', 'timm Mixup, CutMix batch mode'
+# (ours, timm's run that does the same thing): the as-run rows and the apply-only rows, each paired with timm's batch mode
+VERSUS_TIMM = [(AS_RUN_MIXUP, TIMM_MIXUP_BATCH), ('ours MixUp (one lam per batch)', TIMM_MIXUP_BATCH),
+               (AS_RUN_CUTMIX, TIMM_CUTMIX_BATCH), ('ours CutMix (one box per batch)', TIMM_CUTMIX_BATCH)]
 
 def copy_into_buffer():
     "A batch copy without allocation: the memory-traffic floor of rewriting every pixel (clone also pays for fresh pages)."
@@ -30,6 +36,25 @@ def ours(cb):
     "The callback's before_batch work: draw on the host, apply in place."
     generator = make_generator(0)
     def run(images, targets): cb.apply_(images, cb.draw_batch(images.shape, generator), generator)
+    return run
+
+def learner_holding(cb):
+    """A real fastai `Learner` (a tiny CNN, fastai's loss) with `cb` attached and `before_fit` run, as `fit` leaves it before its
+    first batch; `one_batch` then sets `xb` and `yb` to the batch in fastai's tensor types."""
+    items = [(TensorImage(torch.rand(3, 8, 8)), TensorCategory(0))] * 4
+    learn = Learner(DataLoaders.from_dsets(items, items, bs=2, device='cpu', num_workers=0), tiny_cnn(),
+                    loss_func=CrossEntropyLossFlat(), cbs=[cb])
+    learn.epoch, learn.n_epoch, learn.training = 0, 1, True
+    cb.before_fit()
+    return learn
+
+def ours_as_it_runs(cb):
+    """The callback as it runs in training: its whole `before_batch` (gating, target checks, drawing, applying, attribute sets)
+    on a Learner holding the batch as fastai's `one_batch` leaves it (a `TensorImage` and a `TensorCategory`)."""
+    learn = learner_holding(cb)
+    def run(images, targets):
+        learn.xb, learn.yb = (images.as_subclass(TensorImage),), (targets.as_subclass(TensorCategory),)
+        cb.before_batch()
     return run
 
 def ours_with_masks(cb):
@@ -92,14 +117,16 @@ def methods():
     yield 'ours CutMix + mask (one box per batch)', lambda: ours_with_masks(CutMix(1.))
     yield 'ours CutMix + mask (a box per sample)', lambda: ours_with_masks(CutMix(1., per_sample=True))
     yield 'ours Cutout + mask_fill', lambda: ours_with_masks(Cutout(1, .5, mask_fill=0))
+    yield AS_RUN_MIXUP, lambda: ours_as_it_runs(MixUp(.4, per_sample=False))
+    yield AS_RUN_CUTMIX, lambda: ours_as_it_runs(CutMix(1.))
     yield 'ours MixUp: host draw only', lambda: ours_draw_only(MixUp(.4))
     yield 'ours CutMix: host draw only', lambda: ours_draw_only(CutMix(1.))
     yield 'one tiny torch op (add_ on 1 element)', one_tiny_op
     yield 'fastai MixUp', lambda: fastai_builtin(FastaiMixUp(.4))
     yield 'fastai CutMix', lambda: fastai_builtin(FastaiCutMix(1.))
-    yield 'timm Mixup, MixUp batch mode', lambda: timm_mixup(mixup_alpha=.4, cutmix_alpha=0., mode='batch')
+    yield TIMM_MIXUP_BATCH, lambda: timm_mixup(mixup_alpha=.4, cutmix_alpha=0., mode='batch')
     yield 'timm Mixup, MixUp elem mode', lambda: timm_mixup(mixup_alpha=.4, cutmix_alpha=0., mode='elem')
-    yield 'timm Mixup, CutMix batch mode', lambda: timm_mixup(mixup_alpha=0., cutmix_alpha=1., mode='batch')
+    yield TIMM_CUTMIX_BATCH, lambda: timm_mixup(mixup_alpha=0., cutmix_alpha=1., mode='batch')
     yield 'timm Mixup, CutMix elem mode', lambda: timm_mixup(mixup_alpha=0., cutmix_alpha=1., mode='elem')
     yield 'torchvision v2 MixUp', lambda: torchvision_v2(v2.MixUp(alpha=.4, num_classes=NUM_CLASSES))
     yield 'torchvision v2 CutMix', lambda: torchvision_v2(v2.CutMix(alpha=1., num_classes=NUM_CLASSES))
@@ -108,7 +135,10 @@ def methods():
     yield 'kornia RandomMixUpV2', lambda: kornia_aug('RandomMixUpV2')
     yield 'kornia RandomCutMixV2', lambda: kornia_aug('RandomCutMixV2')
 
-def paired_timer(source, targets, device):
+CLOCKS = {'wall': time.perf_counter, # seconds of the wall clock: what a user waits, including any time the process was not running
+          'cpu': time.process_time} # CPU seconds of this process: on a machine shared with other jobs, leaves out the time they held the cores
+
+def paired_timer(source, targets, device, clock=time.perf_counter):
     """A function timing `run` on a fresh copy of `source` (refilled outside the timer, since most methods work in place)
     and then a plain clone of the batch, so that drifts in machine load hit both alike: (ms of `run`, ms of clone,
     page faults during `run`, each one the kernel handing the process a fresh page of memory)."""
@@ -117,8 +147,8 @@ def paired_timer(source, targets, device):
     def timed(f):
         work.copy_(source); synchronize()
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        start = time.perf_counter(); f(); synchronize()
-        return (time.perf_counter() - start) * 1e3, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        start = clock(); f(); synchronize()
+        return (clock() - start) * 1e3, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     def pair(run):
         (ms, faults), (clone_ms, _) = timed(lambda: run(work, targets)), timed(work.clone)
         return ms, clone_ms, faults
@@ -139,6 +169,47 @@ def paired_medians_ms(runs, timers, repeats, rounds):
                     pairs[name, shape] += [timer(run) for _ in range(repeats // rounds)]
     finally: gc.enable()
     return {key: tuple(statistics.median(column) for column in zip(*ps)) for key, ps in pairs.items()}
+
+def paired_ratios(ours, peer, timer, pairs, rounds):
+    """`pairs` ratios (ms of `ours` / ms of `peer`), each from one run of `ours` and one of `peer` back to back on the same batch,
+    the order alternating from pair to pair so that neither always runs on the caches the other left; the pairs are spread over
+    `rounds` rounds, and the caller interleaves the rounds with the other pairs'. Returns the ratios of each round."""
+    for _ in range(5): timer(ours); timer(peer)  # warm-up
+    def one_round():
+        ratios = []
+        for k in range(pairs // rounds):
+            if k % 2: peer_ms, ours_ms = timer(peer)[0], timer(ours)[0]
+            else: ours_ms, peer_ms = timer(ours)[0], timer(peer)[0]
+            ratios.append(ours_ms / peer_ms)
+        return ratios
+    return one_round
+
+def versus_timm_table(device, pairs, rounds, clock='wall'):
+    """Ours against timm's batch mode doing the same thing, on each shape: the median of `pairs` paired ratios (see `paired_ratios`),
+    their quartiles, and the lowest and highest of the `rounds` round medians (how far one short run can drift)."""
+    sources = {shape: (torch.rand(shape, device=device), torch.randint(0, NUM_CLASSES, (shape[0],), device=device)) for shape in SHAPES}
+    makes = dict(methods())
+    runs = {name: makes[name]() for pair in VERSUS_TIMM for name in pair}
+    rounds_of = {(ours, peer, shape): paired_ratios(runs[ours], runs[peer], paired_timer(*sources[shape], device, CLOCKS[clock]), pairs, rounds)
+                 for ours, peer in VERSUS_TIMM for shape in SHAPES}
+    ratios = {key: [] for key in rounds_of}
+    gc.collect(); gc.disable()
+    try:
+        for _ in range(rounds):
+            for key, one_round in rounds_of.items(): ratios[key].append(one_round())
+    finally: gc.enable()
+    rows = []
+    for ours, peer in VERSUS_TIMM:
+        cells = []
+        for shape in SHAPES:
+            per_round = ratios[ours, peer, shape]
+            flat = sorted(r for round in per_round for r in round)
+            quartiles = statistics.quantiles(flat, n=4)
+            round_medians = [statistics.median(round) for round in per_round]
+            cells.append(f"{statistics.median(flat):.2f}× | {quartiles[0]:.2f}× to {quartiles[2]:.2f}× | {min(round_medians):.2f}× to {max(round_medians):.2f}×")
+        rows.append(f"| {ours} | {peer} | {' | '.join(cells)} |")
+    head = "| ours | timm | " + " | ".join(f"{'×'.join(map(str, s))}: median ratio | quartiles | round medians" for s in SHAPES) + " |"
+    return "\n".join([head, "|" + "---|" * (2 + 3 * len(SHAPES))] + rows)
 
 def host_device_syncs(run, source, targets):
     "Number of synchronising CUDA calls one run makes after a first one (lazy initialisation), counted by torch's sync debug mode."
@@ -270,19 +341,32 @@ def main():
     parser.add_argument('--repeats', type=int, default=30, help='timed runs per method and shape (after 5 warm-up runs)')
     parser.add_argument('--rounds', type=int, default=7, help="interleaved rounds of the tiny CNN's end-to-end epochs")
     parser.add_argument('--resnet-rounds', type=int, default=3, help="the same for ResNet-18, which takes about 14 times as long per image")
+    parser.add_argument('--pairs', type=int, default=60, help='paired runs of ours and timm per row and shape in the versus-timm table')
+    parser.add_argument('--clock', choices=CLOCKS, default='wall', help="the versus-timm table's clock; 'cpu' (process CPU time, with one torch thread) on a machine shared with other jobs")
+    parser.add_argument('--versus-timm-only', action='store_true', help='only the table of ours against timm (a few minutes), into --out')
     parser.add_argument('--out', default='bench/results/cpu.md')
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(1 if args.clock == 'cpu' else os.cpu_count())  # the CPU time of several threads would add up
     load_before = os.getloadavg()[0]
+    versus_timm = versus_timm_table(args.device, args.pairs, PER_BATCH_ROUNDS[1], args.clock)
+    if args.versus_timm_only: return write_report(args.out, f"""# Ours against timm's batch mode on {args.device}, as the callback runs
+
+- command: `python bench/bench_augment.py --device {args.device} --pairs {args.pairs} --clock {args.clock} --versus-timm-only --out {args.out}`
+- clock: {args.clock} ({'CPU time of the process, one torch thread' if args.clock == 'cpu' else 'wall clock'})
+{conditions(args.device, load_before)}
+
+{VERSUS_TIMM_METHOD.format(pairs=args.pairs, rounds=PER_BATCH_ROUNDS[1])}
+
+{versus_timm}
+""")
     per_batch = {rounds: per_batch_table(args.device, args.repeats, rounds) for rounds in PER_BATCH_ROUNDS}
     models = {'a tiny CNN': (tiny_cnn, 2048, args.rounds), 'ResNet-18': (resnet18, 512, args.resnet_rounds)}  # name: (model, images per epoch, rounds)
     end_to_end = "\n\n".join(f"## End to end, {name} (a fastai epoch of {n_images} generated 64×64 images, batch 64)\n\n"
                                + end_to_end_table(args.device, make_model, n_images, rounds) for name, (make_model, n_images, rounds) in models.items())
     report = f"""# Augmentation cost on {args.device}
 
-- command: `python bench/bench_augment.py --device {args.device} --repeats {args.repeats} --rounds {args.rounds} --resnet-rounds {args.resnet_rounds} --out {args.out}`
-- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {machine(args.device)}
-- 1-minute load average: {load_before:.2f} before, {os.getloadavg()[0]:.2f} after (this machine has {os.cpu_count()} cores)
+- command: `python bench/bench_augment.py --device {args.device} --repeats {args.repeats} --rounds {args.rounds} --resnet-rounds {args.resnet_rounds} --pairs {args.pairs} --clock {args.clock} --out {args.out}`
+{conditions(args.device, load_before)}
 
 Per batch: float32, median of {args.repeats} runs after 5 warm-up runs, each run paired with a clone of the same batch for the ÷ clone ratio; ÷ copy_ divides by the median of a copy into a preallocated batch; page faults: the median number of fresh memory pages the kernel handed the process during one run (a method allocating a temporary pays for them when the allocator returns memory to the system between runs, which depends on what ran before); the batch is refilled outside the timer; garbage collection paused while timing, as timeit does. Two orders of the same runs:
 
@@ -294,10 +378,31 @@ Per batch: float32, median of {args.repeats} runs after 5 warm-up runs, each run
 
 {per_batch[PER_BATCH_ROUNDS[1]]}
 
+## Ours against timm's batch mode, paired
+
+{VERSUS_TIMM_METHOD.format(pairs=args.pairs, rounds=PER_BATCH_ROUNDS[1])}
+
+{versus_timm}
+
 {end_to_end}
 """
-    os.makedirs(os.path.dirname(args.out) or '.', exist_ok=True)
-    open(args.out, 'w').write(report)
+    write_report(args.out, report)
+
+VERSUS_TIMM_METHOD = ("Each ratio is ours ÷ timm's `Mixup(mode='batch')` doing the same thing (one lam, or one box, for the batch), from one run of each "
+    "back to back on the same float32 batch, the order alternating from pair to pair; {pairs} pairs per row and shape, spread over {rounds} rounds "
+    "that interleave every row and shape. The as-run rows time the callback's whole `before_batch` on a real `Learner` holding the batch in "
+    "fastai's tensor types (as `one_batch` leaves it); the others time only the draw and its application (`apply_(images, draw_batch(...))`). "
+    "timm's time includes building its mixed one-hot targets, which ours leaves to the loss (`after_loss`, not timed here). "
+    "Quartiles are over all pairs; the round medians show how far a short run can drift on a loaded machine.")
+
+def conditions(device, load_before) -> str:
+    "When, on what, and how loaded: the lines every report starts with."
+    return (f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {machine(device)}\n"
+            f"- 1-minute load average: {load_before:.2f} before, {os.getloadavg()[0]:.2f} after (this machine has {os.cpu_count()} cores)")
+
+def write_report(path, report):
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    open(path, 'w').write(report)
     print(report)
 
 if __name__ == '__main__': main()

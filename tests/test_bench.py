@@ -28,3 +28,20 @@ def test_end_to_end_table_has_every_setup_and_a_zero_cost_baseline():
     baseline = rows[0]
     assert baseline[2] == '+0.0%' and float(baseline[-1].rstrip('%')) == 0
     assert all(float(row[1]) > 0 and float(row[3]) > 0 and float(row[4]) > 0 for row in rows)
+
+def test_versus_timm_table_pairs_each_of_ours_with_timm_at_every_shape():
+    rows = table(bench.versus_timm_table('cpu', pairs=2, rounds=1))
+    assert [(row[0], row[1]) for row in rows] == bench.VERSUS_TIMM
+    assert {bench.AS_RUN_MIXUP, bench.AS_RUN_CUTMIX} <= {row[0] for row in rows}
+    for row in rows:
+        assert len(row) == 2 + 3 * len(bench.SHAPES), row
+        for median, quartiles, round_medians in zip(*[iter(row[2:])] * 3):
+            assert float(median.rstrip('×')) > 0 and ' to ' in quartiles and ' to ' in round_medians
+
+def test_the_as_run_rows_augment_the_batch_the_learner_holds():
+    "The as-run method calls the callback's whole before_batch: the batch it is given is changed in place, with a draw exposed."
+    cb = bench.MixUp(.4, per_sample=False)
+    run, images = bench.ours_as_it_runs(cb), bench.torch.rand(8, 3, 6, 6)
+    raw = images.clone()
+    run(images, bench.torch.randint(0, bench.NUM_CLASSES, (8,)))
+    assert cb.lam is not None and not bench.torch.equal(images, raw)

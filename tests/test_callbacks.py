@@ -302,13 +302,28 @@ def test_skip_last_epochs_and_the_switch(learn):
 def test_bad_parameters_are_rejected_at_construction(make, message):
     with pytest.raises(ValueError, match=message): make()
 
+class BatchesBegun(Callback):
+    "Counts the training batches that began (order -10: before any other callback's before_batch)."
+    order, run_valid = -10, False
+    def before_fit(self): self.count = 0
+    def before_batch(self): self.count += 1
+
+def rejected_before_any_batch(learn, cb, error, match):
+    "Fitting `learn` with `cb` raises `error` matching `match` at `before_fit`: no batch begun, the weights, loss function and callbacks as they were."
+    weights, loss_func, cbs, begun = [p.detach().clone() for p in learn.model.parameters()], learn.loss_func, list(learn.cbs), BatchesBegun()
+    with pytest.raises(error, match=match): learn.fit(1, cbs=[begun, cb])
+    assert begun.count == 0, f"{type(cb).__name__}: the error came on batch {begun.count}, not at before_fit"
+    assert learn.loss_func is loss_func and list(learn.cbs) == cbs
+    assert all(torch.equal(p, w) for p, w in zip(learn.model.parameters(), weights))
+
 def test_bad_batches_and_losses_are_rejected_at_fit_time():
     tabular = DataLoaders.from_dsets([(torch.randn(5), 0)] * 8, [(torch.randn(5), 0)] * 8, bs=4, device='cpu')
     with pytest.raises(TypeError, match=r'shape \(4, 5\)'): Learner(tabular, torch.nn.Linear(5, 2), loss_func=CrossEntropyLossFlat()).fit(1, cbs=CutMix())
     as_bytes = DataLoaders.from_dsets([(torch.zeros(3, 8, 8, dtype=torch.uint8), 0)] * 8, [(torch.zeros(3, 8, 8, dtype=torch.uint8), 0)] * 8, bs=4, device='cpu')
     with pytest.raises(TypeError, match='torch.uint8'): Learner(as_bytes, tiny_model(), loss_func=CrossEntropyLossFlat()).fit(1, cbs=MixUp())
-    for per_sample in (MixUp(), CutMix(per_sample=True), MixUpCutMix()):  # a per-sample lam weighs the loss of each sample
-        with pytest.raises(TypeError, match='reduction'): make_learner(loss_func=lambda pred, y: F.cross_entropy(pred, y)).fit(1, cbs=per_sample)
+    # a per-sample lam weighs the loss of each sample, and so does p_sample < 1 (spared samples keep lam = 1): refused before any batch
+    for per_sample in (MixUp(), CutMix(per_sample=True), MixUpCutMix(), CutMix(p_sample=.5), MixUp(per_sample=False, p_sample=.9)):
+        rejected_before_any_batch(make_learner(loss_func=lambda pred, y: F.cross_entropy(pred, y)), per_sample, TypeError, 'no `reduction` attribute')
     # a per-channel fill that does not fit the images fails on the first training batch, even one p_batch leaves alone
     with pytest.raises(ValueError, match=r'fill must be one value per channel \(3 channels\)'): make_learner().fit(1, cbs=Cutout(fill=(0., 1.), p_batch=0.))
 
