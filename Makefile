@@ -97,5 +97,7 @@ MUTANTS ?= mixaug_fastai.*
 .PHONY: mutants
 mutants: env
 	$(VENV)/bin/pip install -q -r requirements-mutants.txt
-	$(VENV)/bin/mutmut run "$(MUTANTS)"
+	# one torch thread: mutmut forks a process per mutant after running the tests once, and a fork of a process whose OpenMP threads
+	# have started hangs in the first parallel op (every mutant then looked like a timeout)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/mutmut run "$(MUTANTS)"
 	$(VENV)/bin/python tools/mutants_summary.py "$(MUTANTS)"
