@@ -1,7 +1,8 @@
 """Per-batch cost of MixUp, CutMix and Cutout: ours against fastai's, timm's, torchvision's and kornia's, as ratios to a batch copy,
 plus the end-to-end overhead of our callbacks in a fastai training epoch. Writes a Markdown report.
 
-    python bench/bench_augment.py --out bench/results/cpu.md        # what `make bench` runs
+    python bench/bench_augment.py                                   # what `make bench` runs: writes runs/bench/cpu.md (ignored by git)
+    python bench/bench_augment.py --out bench/results/cpu.md        # the published report that the benchmark page shows
 """
 import argparse, datetime, gc, os, platform, resource, statistics, time, warnings
 from types import SimpleNamespace
@@ -270,7 +271,7 @@ def main():
     parser.add_argument('--repeats', type=int, default=30, help='timed runs per method and shape (after 5 warm-up runs)')
     parser.add_argument('--rounds', type=int, default=7, help="interleaved rounds of the tiny CNN's end-to-end epochs")
     parser.add_argument('--resnet-rounds', type=int, default=3, help="the same for ResNet-18, which takes about 14 times as long per image")
-    parser.add_argument('--out', default='bench/results/cpu.md')
+    parser.add_argument('--out', default='runs/bench/cpu.md', help='the report (default: %(default)s; the published one is bench/results/cpu.md)')
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
     load_before = os.getloadavg()[0]

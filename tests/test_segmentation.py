@@ -3,7 +3,8 @@ import pytest, torch
 import torch.nn.functional as F
 from torch import nn
 from fastai.vision.all import DataLoaders, TensorImage, TensorMask, TensorCategory, TensorBase, Learner, Callback, CrossEntropyLossFlat
-from mixaug_fastai.all import *
+from mixaug_fastai.core import make_generator
+from mixaug_fastai.callbacks import MixUp, CutMix, MixUpCutMix, Cutout, show_mix_batch
 
 N, H, W, BS, VOID = 40, 24, 32, 8, 3
 
