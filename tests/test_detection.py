@@ -177,3 +177,18 @@ def test_show_mix_batch_draws_both_images_boxes_with_their_weights():
     texts = [t.get_text() for ax in axs for t in ax.texts]
     assert texts and all(t.split()[0] in ('person', 'car') and 0 <= float(t.split()[1]) <= 1 for t in texts)
     assert not any('#na#' in t for t in texts)
+
+def test_drop_erased_boxes_is_at_least_the_fraction_counted_on_pixel_centres():
+    from mixaug_fastai.core import CutoutDraw, erased_fraction
+    size = (20, 40)
+    pts = lambda *px: box_points(torch.tensor(px, dtype=torch.float64), *size)  # (top, left, bottom, right) in pixels
+    boxes = torch.stack([pts(0, 0, 20, 20), pts(0, 0, 10, 10), pts(10, 20, 20, 40), pts(0, 0, 10, 10.6)])[None]  # the last: 10 x 11 pixel centres
+    holes = torch.tensor([[[0, 0, 10, 10], [0, 30, 4, 40]]])  # a quarter of the first box, all of the second, 0 of the third, 10 of the fourth's 11 columns
+    assert torch.allclose(erased_fraction(boxes, holes, *size), torch.tensor([[.25, 1., 0., 10 / 11]], dtype=torch.float64))
+    labels = torch.tensor([[1, 2, 3, 4]])
+    _, kept = CutoutDraw(holes, drop_erased_boxes=.25).change_target('boxes', (boxes, labels), size)
+    assert kept.tolist() == [[3, 0, 0, 0]]  # a quarter erased is "at least .25": dropped
+    _, kept = CutoutDraw(holes, drop_erased_boxes=.26).change_target('boxes', (boxes, labels), size)
+    assert kept.tolist() == [[1, 3, 0, 0]]
+    _, kept = CutoutDraw(holes, drop_erased_boxes=.95).change_target('boxes', (boxes, labels), size)
+    assert kept.tolist() == [[1, 3, 4, 0]]  # 10 of 11 columns erased: under .95
