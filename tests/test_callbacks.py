@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from scipy import stats
 from fastai.vision.all import (Callback, Learner, CancelFitException, CancelBatchException, BCEWithLogitsLossFlat, CrossEntropyLossFlat,
                                DataLoaders, TensorImage, TensorMultiCategory, set_seed, vision_learner, load_learner, accuracy)
-from mixaug_fastai.core import CutoutDraw
+from mixaug_fastai.core import CutoutDraw, MixUpDraw, CutMixDraw
 from mixaug_fastai.callbacks import MixAugmentation, MixUp, CutMix, MixUpCutMix, Cutout
 from conftest import make_dls, make_learner, colour_items, tiny_model, write_image_folder, possible_centres
 

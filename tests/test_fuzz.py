@@ -10,7 +10,7 @@ import pytest, torch
 import torch.nn.functional as F
 from hypothesis import given, settings, example, strategies as st
 from fastai.vision.all import CrossEntropyLossFlat
-from mixaug_fastai.core import SMALLEST_ALPHA, LARGEST_ALPHA
+from mixaug_fastai.core import SMALLEST_ALPHA, LARGEST_ALPHA, CutMixDraw
 from mixaug_fastai.callbacks import MixUp, CutMix, MixUpCutMix, Cutout
 from test_callbacks import naive_mix
 from conftest import possible_centres

@@ -2,7 +2,7 @@
 import math
 import pytest, torch
 from fastai.vision.all import Callback, CrossEntropyLossFlat, set_seed
-from mixaug_fastai.core import SMALLEST_ALPHA, LARGEST_ALPHA, MixDraw, mix_images_
+from mixaug_fastai.core import SMALLEST_ALPHA, LARGEST_ALPHA, MixUpDraw, mix_images_
 from mixaug_fastai.loss import mixed_loss
 from mixaug_fastai.callbacks import MixUp, CutMix, MixUpCutMix
 from conftest import make_dls, make_learner, quick_learner
