@@ -1,8 +1,12 @@
-# Two commands for a new user (see README): `make demo` and `make test`.
+# The README's two commands for a new user: `make tutorial` (the main job) and then `make test` (every test).
+# The jobs (tutorial, segmentation, bench, gpu-check) write under runs/, which git ignores, so that running them never changes a
+# tracked file; the published results that the pages show (results/, bench/results/) change only on purpose, with the --out that
+# each page names. ARGS passes options to a job: `make tutorial ARGS='--epochs 8 --seeds 0 1 2 3 4'`.
 SHELL := /bin/bash
 VENV ?= .venv
 VENV_NEWEST ?= .venv-newest
 PYTHON ?= python3
+ARGS ?=
 
 .PHONY: env demo tutorial bench docs test test-notebooks test-pytest test-newest test-docs test-wheel export clean-nbs
 
@@ -20,18 +24,18 @@ $(VENV_NEWEST)/.installed: requirements-newest.txt setup.py settings.ini
 
 env: $(VENV)/.installed
 
-# The main job: a short fit on generated data with each callback
+# A one-minute fit of each callback on generated images
 demo: env
 	$(VENV)/bin/python examples/demo_fit.py
 
-# The course's main job (issue 3): fine-tune roses vs tulips with each augmentation over several seeds; writes results/tutorial/
+# The course's main job (issue 3): fine-tune roses vs tulips with each augmentation over several seeds; writes runs/tutorial/
 tutorial: env
-	$(VENV)/bin/python -m mixaug_fastai.course.tutorial --out results/tutorial
+	$(VENV)/bin/python -m mixaug_fastai.course.tutorial $(ARGS)
 
-# The segmentation course's main job (issue 13): a U-Net on CamVid street scenes with each augmentation over several seeds; writes results/segmentation/
+# The segmentation course's main job (issue 13): a U-Net on CamVid street scenes with each augmentation over several seeds; writes runs/segmentation/
 .PHONY: segmentation
 segmentation: env
-	$(VENV)/bin/python -m mixaug_fastai.course.segmentation --out results/segmentation
+	$(VENV)/bin/python -m mixaug_fastai.course.segmentation $(ARGS)
 
 # Every test: all notebooks under nbdev_test, the pytest suite, the pytest suite again with the newest fastai, the docs site, and the wheel in a fresh venv
 test: test-notebooks test-pytest test-newest test-docs test-wheel
@@ -77,17 +81,17 @@ export: env
 	$(VENV)/bin/nbdev_export
 	$(VENV)/bin/nbdev_clean
 
-# --- benchmark (issue 7): not part of `make test` ---
+# --- benchmark (issue 7): not part of `make test`; writes runs/bench/cpu.md (the published report: --out bench/results/cpu.md) ---
 bench: env
 	$(VENV)/bin/pip install -q -r requirements-bench.txt
-	$(VENV)/bin/python bench/bench_augment.py --out bench/results/cpu.md
+	$(VENV)/bin/python bench/bench_augment.py $(ARGS)
 
 # On a CUDA machine, within about 8 minutes: the benchmark's GPU column with host-device syncs counted, and the tutorial's
-# GPU setting (224 px, 1 + 8 epochs, 5 seeds, mixed precision); writes results/gpu/. Refuses to run without CUDA.
+# GPU setting (224 px, 1 + 8 epochs, 5 seeds, mixed precision); writes runs/gpu/. Refuses to run without CUDA.
 .PHONY: gpu-check
 gpu-check: env
 	$(VENV)/bin/pip install -q -r requirements-bench.txt
-	$(VENV)/bin/python tools/gpu_check.py --out results/gpu
+	$(VENV)/bin/python tools/gpu_check.py $(ARGS)
 
 # --- mutation testing (issue 21): not part of `make test`; it takes long (hours for all three modules on 2 cores) ---
 # mutmut (requirements-mutants.txt) mutates a copy of the package in mutants/ and, for each mutant, runs the tests of the fast subset

@@ -1,7 +1,8 @@
 """Per-batch cost of MixUp, CutMix and Cutout: ours against fastai's, timm's, torchvision's and kornia's, as ratios to a batch copy,
 plus the end-to-end overhead of our callbacks in a fastai training epoch. Writes a Markdown report.
 
-    python bench/bench_augment.py --out bench/results/cpu.md        # what `make bench` runs
+    python bench/bench_augment.py                                   # what `make bench` runs: writes runs/bench/cpu.md (ignored by git)
+    python bench/bench_augment.py --out bench/results/cpu.md        # the published report that the benchmark page shows
 """
 import argparse, datetime, gc, os, platform, resource, statistics, time, warnings
 from types import SimpleNamespace
@@ -10,7 +11,8 @@ from torch import nn
 import fastai, timm, torchvision
 from fastai.vision.all import Callback, Learner, DataLoaders, TensorImage, TensorCategory, CrossEntropyLossFlat
 from fastai.callback.mixup import MixUp as FastaiMixUp, CutMix as FastaiCutMix
-from mixaug_fastai.all import MixUp, CutMix, Cutout, make_generator
+from mixaug_fastai.all import MixUp, CutMix, Cutout
+from mixaug_fastai.core import make_generator
 
 SHAPES = [(64, 3, 224, 224), (256, 3, 32, 32)]
 NUM_CLASSES = 10
@@ -35,7 +37,7 @@ def copy_into_buffer():
 def ours(cb):
     "The callback's before_batch work: draw on the host, apply in place."
     generator = make_generator(0)
-    def run(images, targets): cb.apply_(images, cb.draw_batch(images.shape, generator), generator)
+    def run(images, targets): cb.apply_(images, cb.draw_batch(images.shape, generator))
     return run
 
 def learner_holding(cb):
@@ -62,7 +64,7 @@ def ours_with_masks(cb):
     generator, masks = make_generator(0), {}
     def run(images, targets):
         mask = masks.setdefault(images.shape, torch.zeros(images.shape[0], *images.shape[-2:], dtype=torch.long, device=images.device))
-        cb.apply_(images, cb.draw_batch(images.shape, generator), generator, [mask])
+        cb.apply_(images, cb.draw_batch(images.shape, generator), [('mask', (mask,))])
     return run
 
 def ours_draw_only(cb):
@@ -344,7 +346,7 @@ def main():
     parser.add_argument('--pairs', type=int, default=60, help='paired runs of ours and timm per row and shape in the versus-timm table')
     parser.add_argument('--clock', choices=CLOCKS, default='wall', help="the versus-timm table's clock; 'cpu' (process CPU time, with one torch thread) on a machine shared with other jobs")
     parser.add_argument('--versus-timm-only', action='store_true', help='only the table of ours against timm (a few minutes), into --out')
-    parser.add_argument('--out', default='bench/results/cpu.md')
+    parser.add_argument('--out', default='runs/bench/cpu.md', help='the report (default: %(default)s; the published one is bench/results/cpu.md)')
     args = parser.parse_args()
     torch.set_num_threads(1 if args.clock == 'cpu' else os.cpu_count())  # the CPU time of several threads would add up
     load_before = os.getloadavg()[0]

@@ -1,4 +1,4 @@
-"A short fit on generated images with each callback: the main job until the tutorial lands."
+"A one-minute fit on generated images with each callback (`make demo`)."
 import torch
 from fastai.vision.all import *
 from mixaug_fastai.all import *

@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from scipy import stats
 from fastai.vision.all import (Callback, Learner, CancelFitException, CancelBatchException, BCEWithLogitsLossFlat, CrossEntropyLossFlat,
                                DataLoaders, TensorImage, TensorMultiCategory, set_seed, vision_learner, load_learner, accuracy)
-from mixaug_fastai.all import *
+from mixaug_fastai.core import CutoutDraw, MixUpDraw, CutMixDraw
+from mixaug_fastai.callbacks import MixAugmentation, MixUp, CutMix, MixUpCutMix, Cutout
 from conftest import make_dls, make_learner, colour_items, tiny_model, write_image_folder, possible_centres
 
 ALL_CALLBACKS = [lambda: MixUp(), lambda: CutMix(), lambda: MixUpCutMix(), lambda: Cutout()]
@@ -34,7 +35,7 @@ def naive_mix(raw, draw):
     "Out-of-place reference for a MixUp or CutMix draw."
     partners = raw[draw.perm]
     partner_weight = (1 - torch.as_tensor(draw.lam, dtype=torch.float64)).expand(len(raw)).float().view(-1, 1, 1, 1)
-    if draw.boxes is None: return torch.lerp(raw, partners, partner_weight)
+    if isinstance(draw, MixUpDraw): return torch.lerp(raw, partners, partner_weight)
     out, rows = raw.clone(), draw.boxes.tolist() * (len(raw) if len(draw.boxes) == 1 else 1)
     for i, (t, l, b, r) in enumerate(rows): out[i, :, t:b, l:r] = partners[i, :, t:b, l:r]
     return out
@@ -214,7 +215,7 @@ def test_p_batch_is_the_rate_of_augmented_batches(make_cb, p_batch, wrong_rates)
 def test_switch_prob_is_the_rate_of_cutmix_batches(switch_prob):
     draws = draws_over_batches(MixUpCutMix(switch_prob=switch_prob, seed=0), RATE_BATCHES)
     assert all(d is not None for d in draws)
-    cutmix = sum(d.boxes is not None for d in draws)
+    cutmix = sum(isinstance(d, CutMixDraw) for d in draws)
     if switch_prob in (0., 1.): assert cutmix == switch_prob * RATE_BATCHES  # exactly: never, always
     else: check_rate(cutmix, RATE_BATCHES, switch_prob, wrong_rates=(1 - switch_prob, .2, .3))
 
@@ -291,7 +292,7 @@ def test_skip_last_epochs_and_the_switch(learn):
     batches = recorded_fit(learn, MixUpCutMix(switch_prob=.5, skip_last_epochs=1, seed=0), epochs=3)
     per_epoch = len(batches) // 3
     assert all(b['lam'] is not None for b in batches[:2 * per_epoch]) and all(b['lam'] is None for b in batches[2 * per_epoch:])
-    kinds = {b['draw'].boxes is None for b in batches[:2 * per_epoch]}
+    kinds = {isinstance(b["draw"], MixUpDraw) for b in batches[:2 * per_epoch]}
     assert kinds == {True, False}  # both MixUp and CutMix batches occurred
 
 @pytest.mark.parametrize('make,message', [
@@ -302,30 +303,32 @@ def test_skip_last_epochs_and_the_switch(learn):
 def test_bad_parameters_are_rejected_at_construction(make, message):
     with pytest.raises(ValueError, match=message): make()
 
-class BatchesBegun(Callback):
-    "Counts the training batches that began (order -10: before any other callback's before_batch)."
+class Progress(Callback):
+    "Counts the training batches that began (order -10: before any other callback's before_batch) and the forward passes that ran."
     order, run_valid = -10, False
-    def before_fit(self): self.count = 0
-    def before_batch(self): self.count += 1
+    def before_fit(self): self.batches, self.forward_passes = 0, 0
+    def before_batch(self): self.batches += 1
+    def after_pred(self): self.forward_passes += 1
 
-def rejected_before_any_batch(learn, cb, error, match):
-    "Fitting `learn` with `cb` raises `error` matching `match` at `before_fit`: no batch begun, the weights, loss function and callbacks as they were."
-    weights, loss_func, cbs, begun = [p.detach().clone() for p in learn.model.parameters()], learn.loss_func, list(learn.cbs), BatchesBegun()
-    with pytest.raises(error, match=match): learn.fit(1, cbs=[begun, cb])
-    assert begun.count == 0, f"{type(cb).__name__}: the error came on batch {begun.count}, not at before_fit"
+def rejected_before_training(learn, cb, error, match):
+    """Fitting `learn` with `cb` raises `error` matching `match` at `before_fit` or in the first batch's `before_batch`: before any
+    forward pass, with the weights, the loss function and the callbacks as they were (an error from a later batch or event fails this)."""
+    weights, loss_func, cbs, progress = [p.detach().clone() for p in learn.model.parameters()], learn.loss_func, list(learn.cbs), Progress()
+    with pytest.raises(error, match=match): learn.fit(1, cbs=[progress, cb])
+    assert progress.batches <= 1 and progress.forward_passes == 0, f"{type(cb).__name__}: the error came after {progress.batches} batches began"
     assert learn.loss_func is loss_func and list(learn.cbs) == cbs
     assert all(torch.equal(p, w) for p, w in zip(learn.model.parameters(), weights))
 
 def test_bad_batches_and_losses_are_rejected_at_fit_time():
     tabular = DataLoaders.from_dsets([(torch.randn(5), 0)] * 8, [(torch.randn(5), 0)] * 8, bs=4, device='cpu')
-    with pytest.raises(TypeError, match=r'shape \(4, 5\)'): Learner(tabular, torch.nn.Linear(5, 2), loss_func=CrossEntropyLossFlat()).fit(1, cbs=CutMix())
+    rejected_before_training(Learner(tabular, torch.nn.Linear(5, 2), loss_func=CrossEntropyLossFlat()), CutMix(), TypeError, r'shape \(4, 5\)')
     as_bytes = DataLoaders.from_dsets([(torch.zeros(3, 8, 8, dtype=torch.uint8), 0)] * 8, [(torch.zeros(3, 8, 8, dtype=torch.uint8), 0)] * 8, bs=4, device='cpu')
-    with pytest.raises(TypeError, match='torch.uint8'): Learner(as_bytes, tiny_model(), loss_func=CrossEntropyLossFlat()).fit(1, cbs=MixUp())
-    # a per-sample lam weighs the loss of each sample, and so does p_sample < 1 (spared samples keep lam = 1): refused before any batch
+    rejected_before_training(Learner(as_bytes, tiny_model(), loss_func=CrossEntropyLossFlat()), MixUp(), TypeError, 'torch.uint8')
+    # a per-sample lam weighs the loss of each sample, and so does p_sample < 1 (spared samples keep lam = 1): refused before training
     for per_sample in (MixUp(), CutMix(per_sample=True), MixUpCutMix(), CutMix(p_sample=.5), MixUp(per_sample=False, p_sample=.9)):
-        rejected_before_any_batch(make_learner(loss_func=lambda pred, y: F.cross_entropy(pred, y)), per_sample, TypeError, 'no `reduction` attribute')
+        rejected_before_training(make_learner(loss_func=lambda pred, y: F.cross_entropy(pred, y)), per_sample, TypeError, 'no `reduction` attribute')
     # a per-channel fill that does not fit the images fails on the first training batch, even one p_batch leaves alone
-    with pytest.raises(ValueError, match=r'fill must be one value per channel \(3 channels\)'): make_learner().fit(1, cbs=Cutout(fill=(0., 1.), p_batch=0.))
+    rejected_before_training(make_learner(), Cutout(fill=(0., 1.), p_batch=0.), ValueError, r'fill must be one value per channel \(3 channels\)')
 
 def folder_dls_seeded(path):
     "Image-folder DataLoaders built after `set_seed(0)`: two built so shuffle their training batches alike."

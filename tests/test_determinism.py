@@ -2,7 +2,6 @@
 import functools
 import pytest, torch
 from fastai.vision.all import set_seed
-from mixaug_fastai.all import *
 from conftest import make_dls, make_learner
 from test_callbacks import ALL_CALLBACKS
 from test_precision import CALLBACK_NAMES

@@ -6,7 +6,6 @@ learner after the failure (loss function, model mode, callbacks, optimizer state
 import functools
 import pytest, torch
 from fastai.vision.all import Callback, CancelBatchException, CancelEpochException
-from mixaug_fastai.all import *
 from conftest import quick_learner
 from test_callbacks import ALL_CALLBACKS, RecordBefore, RecordAfter
 from test_precision import CALLBACK_NAMES, expected_loss

@@ -26,7 +26,7 @@ def test_bad_arguments_exit_2_naming_the_option(args, message):
 
 def test_help_exits_0():
     result = run('--help')
-    assert result.returncode == 0 and 'results/gpu' in result.stdout
+    assert result.returncode == 0 and 'default: runs/gpu' in result.stdout
 
 def test_the_steps_are_the_benchmark_on_cuda_and_the_tutorial_gpu_setting(tmp_path):
     commands = gpu_check.step_commands(tmp_path)

@@ -3,7 +3,8 @@ import pytest, torch
 from fastai.vision.all import (Callback, Learner, CrossEntropyLossFlat, GradientAccumulation, EarlyStoppingCallback, SaveModelCallback,
                                set_seed)
 from fastai.callback.mixup import MixUp as FastaiMixUp, CutMix as FastaiCutMix
-from mixaug_fastai.all import *
+from mixaug_fastai.core import erase_
+from mixaug_fastai.callbacks import MixUp, CutMix, MixUpCutMix, Cutout
 from conftest import make_dls, quick_learner, tiny_model
 from test_callbacks import ALL_CALLBACKS, RecordBefore, RecordAfter, naive_mix
 from test_precision import CALLBACK_NAMES, expected_loss

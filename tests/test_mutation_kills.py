@@ -4,6 +4,7 @@ import pytest, torch
 import torch.nn.functional as F
 from fastai.vision.all import Callback, CrossEntropyLossFlat
 from mixaug_fastai.all import *
+from mixaug_fastai.core import LARGEST_ALPHA, SMALLEST_ALPHA
 from fastai.vision.all import DataLoaders, Learner, TensorImage, TensorMask, set_seed
 from torch import nn
 from conftest import quick_learner, make_learner, make_dls

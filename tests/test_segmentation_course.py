@@ -1,5 +1,6 @@
 "The segmentation course: street-scene folders, metrics against independent computations, the results folder, and the command line in quick mode."
 import json, os, subprocess, sys
+from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -12,8 +13,8 @@ from mixaug_fastai.callbacks import MixUp, CutMix, Cutout
 from mixaug_fastai.course import camvid
 from mixaug_fastai.course.camvid import (SCENE_CODES, SYNTHETIC_SCENES_NOTE, VOID, confusion_matrix, class_iou, mean_iou, pixel_accuracy,
                                          segmentation_metrics, make_synthetic_scenes, open_scenes, find_scenes, scene_dls, label_path)
-from mixaug_fastai.course.segmentation import (METHODS, Examples, SegmentationSettings, method_callbacks, parse_args, settings_from_args,
-                                               write_results, summarise, final_epochs, main)
+from mixaug_fastai.course.segmentation import (METHODS, CPU_METHODS, Examples, SegmentationSettings, method_callbacks, parse_args, settings_from_args,
+                                               write_results, summarise, final_epochs, main, default_settings, run_comparison)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,8 +124,10 @@ def test_methods_and_their_callbacks():
     with pytest.raises(ValueError, match=r"method must be one of .*; got method='cutmix'"): method_callbacks('cutmix', 0, 11)
 
 def test_command_line_overrides_the_device_defaults():
-    settings = settings_from_args(parse_args(['--device', 'cpu', '--size', '64', '96', '--epochs', '2', '--seeds', '7', '8', '--threads', '1']))
-    assert settings == SegmentationSettings(size=(64, 96), epochs=2, seeds=(7, 8), threads=1, device='cpu')
+    settings = settings_from_args(parse_args(['--device', 'cpu', '--size', '64', '96', '--epochs', '2', '--seeds', '7', '8', '--threads', '2', '--jobs', '3']))
+    assert settings == SegmentationSettings(size=(64, 96), epochs=2, seeds=(7, 8), methods=CPU_METHODS, threads=2, jobs=3, device='cpu')
+    every_method = settings_from_args(parse_args(['--device', 'cpu', '--methods', *METHODS]))
+    assert every_method == replace(default_settings('cpu'), methods=METHODS) and every_method.methods == METHODS
     assert settings_from_args(parse_args(['--device', 'cpu', '--quick'])).train_images == 8
     with pytest.raises(SystemExit): parse_args(['--methods', 'AugMix'])
 
@@ -172,3 +175,16 @@ def test_quick_command_line_run(tmp_path):
     assert recorded['command'].startswith('python -m mixaug_fastai.course.segmentation --quick') and str(tmp_path) not in json.dumps(recorded)
     for name in ('metrics.png', 'class_iou.png', 'predictions.png', 'loss_curves.png'):
         with Image.open(tmp_path / 'out' / name) as picture: assert picture.width > 300 and picture.height > 150
+
+def test_runs_in_worker_processes_give_what_runs_here_give(tmp_path, monkeypatch):
+    "`jobs=2` trains the same runs in two spawned processes: the same metrics, per-class IoU and example predictions as `jobs=1`, in the same order."
+    monkeypatch.setenv('MIXAUG_WEIGHTS_DIR', str(tmp_path / 'weights'))
+    scenes = open_scenes(make_synthetic_scenes(tmp_path / 'scenes', n_train=8, n_valid=4, height=48, width=64))
+    settings = replace(default_settings('cpu', quick=True), methods=('none', 'CutMix'), seeds=(0, 1))
+    (_, here, examples_here), (_, workers, examples_workers) = (run_comparison(replace(settings, jobs=jobs), scenes) for jobs in (1, 2))
+    assert workers.method.tolist() == here.method.tolist() == ['none', 'CutMix', 'none', 'CutMix'] and workers.seed.tolist() == [0, 0, 1, 1]
+    columns = [c for c in here.columns if c not in ('seconds', 'seconds_per_epoch')]
+    pd.testing.assert_frame_equal(workers[columns], here[columns])
+    assert examples_workers.predictions.keys() == examples_here.predictions.keys() == {'none', 'CutMix'}
+    for method, predicted in examples_here.predictions.items(): assert torch.equal(examples_workers.predictions[method], predicted), method
+    assert torch.equal(examples_workers.truth, examples_here.truth)

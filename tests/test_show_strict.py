@@ -3,7 +3,7 @@ right labels and weights, with the partner and lam worked out from the pixels al
 import re
 import matplotlib; matplotlib.use('Agg')
 import numpy as np, pytest, torch
-from mixaug_fastai.all import *
+from mixaug_fastai.callbacks import MixUp, CutMix, Cutout, show_mix_batch
 from conftest import make_dls, make_learner, possible_centres
 from test_callbacks import erased_rectangles
 

@@ -5,7 +5,7 @@
 Fails (exit 1) unless:
 - pages: every notebook (nbs/ and its subfolders) has a page and a place in the sidebar;
 - API: every name in each module's `__all__` has its heading, signature and docstring on its API page, and the public
-  API page lists every name of `mixaug_fastai.all.__all__` with a line on what it is and a link to that heading;
+  API page lists every public name of the library (the star import's first) with a line on what it is and a link to that heading;
 - links and images: every internal link and anchor resolves, every image exists, nothing is loaded from the network;
 - outputs: no page shows a printed exception (an error output, a traceback, fastai's "Exception occured in") or a
   progress bar that never moved;
@@ -72,11 +72,11 @@ def check_api(site:Path) -> list:
     return problems
 
 def check_api_index(site:Path, page:str='all.html') -> list:
-    """The public API page: each name of `mixaug_fastai.all.__all__` once as a link, with a line on what it is; a function
-    or class links to its own heading (nbdev's index), a constant to its module's page. Whether each target exists is
-    check_links's job."""
+    """The public API page: each public name of the library (`mixaug_fastai.all.__all__`, the star import's, and the helpers
+    of core, loss and callbacks) once as a link, with a line on what it is; a function or class links to its own heading
+    (nbdev's index), a constant to its module's page. Whether each target exists is check_links's job."""
     from bs4 import BeautifulSoup
-    import mixaug_fastai.all
+    import mixaug_fastai.all, mixaug_fastai.core, mixaug_fastai.loss, mixaug_fastai.callbacks
     from mixaug_fastai._modidx import d
     if not (site / page).exists(): return [f"{page} was not built"]
     soup, problems = BeautifulSoup((site / page).read_text(), 'html.parser'), []
@@ -87,17 +87,19 @@ def check_api_index(site:Path, page:str='all.html') -> list:
         if link: rows.setdefault(link.get_text(strip=True), []).append((link.get('href', ''), cells[-1].get_text(' ', strip=True)))
     library = [m for m in d['syms'] if not m.startswith('mixaug_fastai.course') and m != 'mixaug_fastai.all']  # the course is not in all
     documented = {name.removeprefix(module + '.'): target for module in library for name, (target, _) in d['syms'][module].items()}
-    for name in mixaug_fastai.all.__all__:
+    modules = (mixaug_fastai.all, mixaug_fastai.core, mixaug_fastai.loss, mixaug_fastai.callbacks)
+    owner = {name: module for module in reversed(modules) for name in module.__all__}  # a name of the star import: on mixaug_fastai.all
+    for name, module in owner.items():
         found = rows.get(name, [])
         if len(found) != 1: problems.append(f"{page}: {name} listed {len(found)} times in the index (once expected)"); continue
         href, description = found[0]
         if not description: problems.append(f"{page}: {name} has no description")
-        if callable(getattr(mixaug_fastai.all, name)) and href != documented.get(name):
+        if callable(getattr(module, name)) and href != documented.get(name):
             problems.append(f"{page}: {name} links to {href!r}, not to its documentation {documented.get(name)!r}")
-        if not callable(getattr(mixaug_fastai.all, name)) and not href.endswith('.html'):
+        if not callable(getattr(module, name)) and not href.endswith('.html'):
             problems.append(f"{page}: constant {name} links to {href!r}, not to a page")
-    extra = set(rows) - set(mixaug_fastai.all.__all__)
-    if extra: problems.append(f"{page}: the index lists names that are not in mixaug_fastai.all.__all__: {sorted(extra)}")
+    extra = set(rows) - set(owner)
+    if extra: problems.append(f"{page}: the index lists names that no library module exports: {sorted(extra)}")
     return problems
 
 def check_links(site:Path) -> list:

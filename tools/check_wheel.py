@@ -19,7 +19,7 @@ PACKAGE = 'mixaug_fastai'
 # every module a user imports: the library and the course
 MODULES = ('__init__', 'core', 'loss', 'callbacks', 'all', 'course/__init__', 'course/data', 'course/pretrained', 'course/tutorial')
 # what must never ship: tests, notebooks, docs sources and build leftovers
-JUNK = ('tests/', 'nbs/', '.ipynb', '__pycache__', '.pyc', 'examples/', 'bench/', 'tools/', 'results/', '_docs/', '_proc/')
+JUNK = ('tests/', 'nbs/', '.ipynb', '__pycache__', '.pyc', 'examples/', 'bench/', 'tools/', 'results/', 'runs/', '_docs/', '_proc/')
 
 # Run by the fresh environment's Python from a folder outside the repository: the import must come from the wheel
 FIT_SCRIPT = '''

@@ -1,4 +1,5 @@
-"""The GPU check: on a CUDA machine, within about 8 minutes, the numbers no CPU can give, written under results/gpu/:
+"""The GPU check: on a CUDA machine, within about 8 minutes, the numbers no CPU can give, written under runs/gpu/
+(ignored by git; `--out results/gpu` publishes them):
 
 - the benchmark's GPU column (bench/bench_augment.py --device cuda, fewer repeats): time per batch beside fastai, timm,
   torchvision and kornia, and host-device synchronisations per batch counted with torch.cuda.set_sync_debug_mode
@@ -6,10 +7,10 @@
 - the tutorial's GPU setting (python -m mixaug_fastai.course.tutorial --device cuda: 224 px, 1 + 8 epochs, 5 seeds,
   mixed precision).
 
-    python tools/gpu_check.py                   # what `make gpu-check` runs: both steps, results/gpu/
+    python tools/gpu_check.py                   # what `make gpu-check` runs: both steps, runs/gpu/
     python tools/gpu_check.py --only bench      # one step
 
-Each step runs in its own process with its share of --budget-s; results/gpu/summary.md gives each step's command,
+Each step runs in its own process with its share of --budget-s; summary.md in the results folder gives each step's command,
 exit status and time. It refuses to run without CUDA (exit status 2): its numbers are GPU numbers.
 """
 import argparse, subprocess, sys, time
@@ -33,7 +34,7 @@ def budget(text:str) -> int:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog='python tools/gpu_check.py', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--out', type=Path, default=ROOT / 'results' / 'gpu', help='results folder (default: results/gpu)')
+    parser.add_argument('--out', type=Path, default=ROOT / 'runs' / 'gpu', help='results folder (default: runs/gpu, ignored by git; results/gpu publishes them)')
     parser.add_argument('--only', choices=sorted(SHARES), help='run one step (default: both)')
     parser.add_argument('--budget-s', type=budget, default=480, help='seconds for all steps together (default: %(default)s, 8 minutes)')
     return parser.parse_args(argv)

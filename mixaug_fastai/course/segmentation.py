@@ -4,7 +4,8 @@
 
 # %% ../../nbs/course/08_segmentation_tutorial.ipynb #0361051a
 from __future__ import annotations
-import argparse, json, os, sys, time
+import argparse, json, multiprocessing, os, sys, time
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, asdict
 from pathlib import Path
@@ -22,13 +23,13 @@ from .data import portable_path
 from .camvid import (StreetScenes, VOID, LITE0_ARCH, SYNTHETIC_SCENES_NOTE, find_scenes, scene_dls, unet_lite0_learner,
                                          segmentation_metrics, class_iou, show_mask, code_colormap)
 from .tutorial import (EpochLog, device_description, loss_figure, plus_minus, checked_option, device_option,
-                                           results_folder_option, settings_with_options, run_course_command)
+                                           results_folder_option, settings_with_options, run_course_command, RUNS_FOLDER)
 
 # %% auto #0
-__all__ = ['METHODS', 'method_callbacks', 'SegmentationSettings', 'default_settings', 'Run', 'train_once', 'predict_codes',
-           'final_epochs', 'summarise', 'Examples', 'example_batch', 'run_comparison', 'class_iou_table',
-           'results_markdown', 'metrics_figure', 'class_iou_figure', 'predictions_figure', 'write_results',
-           'segmentation_parser', 'parse_args', 'settings_from_args', 'main']
+__all__ = ['METHODS', 'CPU_METHODS', 'method_callbacks', 'SegmentationSettings', 'default_settings', 'Run', 'train_once',
+           'predict_codes', 'train_and_predict', 'final_epochs', 'summarise', 'Examples', 'example_batch',
+           'run_comparison', 'class_iou_table', 'results_markdown', 'metrics_figure', 'class_iou_figure',
+           'predictions_figure', 'write_results', 'segmentation_parser', 'parse_args', 'settings_from_args', 'main']
 
 # %% ../../nbs/course/08_segmentation_tutorial.ipynb #a39bf519
 METHODS = ('none', 'CutMix', 'MixUp', 'Cutout', 'Cutout mask_fill=Void')
@@ -41,11 +42,14 @@ def method_callbacks(method:str, seed:int, void_code:int) -> list:
     return makers[method]()
 
 # %% ../../nbs/course/08_segmentation_tutorial.ipynb #75c1e8d4
+# the methods of the CPU setting, the two that fit its time: the others are one option away (--methods ...)
+CPU_METHODS = ('none', 'CutMix')
+
 @dataclass(frozen=True)
 class SegmentationSettings:
     "Everything a comparison depends on; saved as settings.json beside the results."
-    size:tuple = (72, 96) # (height, width) of the images and masks, in pixels
-    epochs:int = 3 # epochs of the whole network, after the frozen ones (fastai's fine_tune)
+    size:tuple = (180, 240) # (height, width) of the images and masks, in pixels
+    epochs:int = 8 # epochs of the whole network, after the frozen ones (fastai's fine_tune)
     freeze_epochs:int = 1 # epochs training the decoder with the encoder frozen
     lr:float = 2e-3 # base learning rate of fine_tune
     bs:int = 8 # batch size
@@ -56,17 +60,18 @@ class SegmentationSettings:
     device:str = 'cpu' # where to train
     fp16:bool = False # mixed precision (on a GPU)
     threads:int|None = None # torch's CPU threads (None: torch's default); 1 on a CPU shared with other work, where waiting threads spin
+    jobs:int = 1 # training runs at once, each in a process of its own with `threads` threads: on a CPU, 2 jobs of 1 thread use 2 cores better than 1 job of 2
 
 def default_settings(device=None, # None: fastai's default_device(), the GPU when there is one
                      quick:bool=False, # the CI check: every method, one seed, a few small images, 1 + 1 epochs, one CPU thread
                     ) -> SegmentationSettings:
-    "The settings for `device`: GPU 360×480, 1 + 12 epochs, 5 seeds, mixed precision; CPU 72×96, 1 + 3 epochs, 3 seeds."
+    "The settings for `device`: GPU every method, 360×480, 1 + 12 epochs, 5 seeds, mixed precision; CPU no mixing and CutMix, 180×240, 1 + 8 epochs, 3 seeds, 2 runs at once."
     device = torch.device(device or default_device()).type
     on_gpu = device == 'cuda'
     if quick: return SegmentationSettings(size=(48, 64), epochs=1, bs=4, seeds=(0,), train_images=8, valid_images=4, device=device, fp16=on_gpu,
                                           threads=None if on_gpu else 1)  # in CI beside other notebooks: one thread each
     if on_gpu: return SegmentationSettings(size=(360, 480), epochs=12, seeds=(0, 1, 2, 3, 4), device=device, fp16=True)
-    return SegmentationSettings(device=device)
+    return SegmentationSettings(methods=CPU_METHODS, device=device, threads=1, jobs=2)  # 2 runs at once of 1 thread each: both cores busy
 
 # %% ../../nbs/course/08_segmentation_tutorial.ipynb #6ae895b9
 @dataclass
@@ -93,6 +98,15 @@ def predict_codes(learn, images:torch.Tensor) -> torch.Tensor:
     "The code of each pixel (argmax over the codes) that `learn`'s model predicts for a batch of normalised `images`, on the CPU."
     learn.model.eval()
     with torch.no_grad(): return learn.model(images).argmax(dim=1).cpu()
+
+def train_and_predict(scenes:StreetScenes, method:str, seed:int, settings:SegmentationSettings, n_examples:int=0, progress:bool=False) -> tuple:
+    """`train_once`, then what a comparison keeps of it: (the run without its learner, and for `n_examples` > 0 the validation
+    scenes' (photos, true masks, predicted codes), else None). Small enough to come back from a worker process."""
+    if settings.threads: torch.set_num_threads(settings.threads)
+    run = train_once(scenes, method, seed, settings, progress)
+    if not n_examples: return Run(run.epochs, run.class_iou, None), None
+    images, photos, masks = example_batch(run.learn, n_examples)
+    return Run(run.epochs, run.class_iou, None), (photos, masks, predict_codes(run.learn, images))
 
 # %% ../../nbs/course/08_segmentation_tutorial.ipynb #eea3a3b8
 def final_epochs(epochs:pd.DataFrame) -> pd.DataFrame:
@@ -125,6 +139,15 @@ def example_batch(learn, n:int) -> tuple:
     return images, torch.as_tensor(photos).permute(0, 2, 3, 1).float().cpu() / 255, torch.as_tensor(masks).cpu()
 
 # %% ../../nbs/course/08_segmentation_tutorial.ipynb #baf45141
+def _train_all(planned:list, scenes:StreetScenes, settings:SegmentationSettings, n_examples:int, progress:bool):
+    "`train_and_predict` for each (method, seed) of `planned`, in order: here, or in `settings.jobs` worker processes (spawned: a forked torch can hang)."
+    arguments = [(scenes, method, seed, settings, n_examples if seed == settings.seeds[0] else 0) for method, seed in planned]
+    if settings.jobs == 1:
+        yield from (train_and_predict(*args, progress=progress) for args in arguments)
+        return
+    with ProcessPoolExecutor(settings.jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
+        yield from (future.result() for future in [pool.submit(train_and_predict, *args) for args in arguments])
+
 def run_comparison(settings:SegmentationSettings, scenes:StreetScenes,
                    out=None, # folder for results.md, the PNGs, runs.csv, epochs.csv and settings.json; None: write nothing
                    progress:bool=False, # fastai's progress bars and epoch tables
@@ -136,18 +159,17 @@ def run_comparison(settings:SegmentationSettings, scenes:StreetScenes,
     print(f"Settings: {asdict(settings)}\nData: {scenes.description}\nDevice: {device_description(settings.device)}")
     if scenes.synthetic: print(SYNTHETIC_SCENES_NOTE)
     started, rows, ious, examples = time.perf_counter(), [], [], None
-    for seed in settings.seeds:
-        for method in settings.methods:
-            run = train_once(scenes, method, seed, settings, progress)
-            rows += run.epochs
-            ious.append(dict(method=method, seed=seed, **{f'iou_{name}': value for name, value in run.class_iou.items()}))
-            if seed == settings.seeds[0]:
-                images, photos, masks = example_batch(run.learn, n_examples)
-                examples = examples or Examples(photos, masks, {})
-                examples.predictions[method] = predict_codes(run.learn, images)
-            last = run.epochs[-1]
-            print(f"{method:22} seed {seed}: pixel accuracy {last['pixel_accuracy']:.3f}, mean IoU {last['mean_iou']:.3f}  "
-                  f"({sum(r['seconds'] for r in run.epochs):.0f} s)", flush=True)
+    planned = [(method, seed) for seed in settings.seeds for method in settings.methods]
+    for (method, seed), (run, example) in zip(planned, _train_all(planned, scenes, settings, n_examples, progress)):
+        rows += run.epochs
+        ious.append(dict(method=method, seed=seed, **{f'iou_{name}': value for name, value in run.class_iou.items()}))
+        if example is not None:
+            photos, masks, predicted = example
+            examples = examples or Examples(photos, masks, {})
+            examples.predictions[method] = predicted
+        last = run.epochs[-1]
+        print(f"{method:22} seed {seed}: pixel accuracy {last['pixel_accuracy']:.3f}, mean IoU {last['mean_iou']:.3f}  "
+              f"({sum(r['seconds'] for r in run.epochs):.0f} s)", flush=True)
     epochs, total_seconds = pd.DataFrame(rows), time.perf_counter() - started
     runs = final_epochs(epochs).merge(pd.DataFrame(ious), on=['method', 'seed'])
     print(f"Total: {len(runs)} runs in {total_seconds:.0f} s")
@@ -256,7 +278,7 @@ def segmentation_parser() -> argparse.ArgumentParser:
     "The command line of `python -m mixaug_fastai.course.segmentation`."
     parser = argparse.ArgumentParser(prog='python -m mixaug_fastai.course.segmentation', description="Train a U-Net on CamVid street scenes with "
                                      "no mixing, CutMix, MixUp, Cutout and Cutout mask_fill=Void over several seeds; write the results folder.")
-    parser.add_argument('--out', type=results_folder_option, default='results/segmentation', help='results folder (default: %(default)s)')
+    parser.add_argument('--out', type=results_folder_option, default=f'{RUNS_FOLDER}/segmentation', help='results folder (default: %(default)s, ignored by git; the published results are results/segmentation)')
     parser.add_argument('--data', help="folder in fastai's CAMVID layout (images/, labels/<stem>_P.png, codes.txt, optional valid.txt); default: "
                         "$MIXAUG_CAMVID, ../shared/data/camvid_segnet_subset, else fastai's CAMVID_TINY, downloaded")
     parser.add_argument('--no-download', action='store_true', help="never download CAMVID_TINY: fail with a message when no folder is found")
@@ -265,11 +287,11 @@ def segmentation_parser() -> argparse.ArgumentParser:
     at_least = lambda n, what='': checked_option(int, f'an integer >= {n}{what}', lambda v: v >= n)
     parser.add_argument('--size', type=at_least(32, ' (the U-Net halves its input five times)'), nargs=2, metavar=('HEIGHT', 'WIDTH'), help="default: the device's setting")
     for name, kind in (('epochs', at_least(1)), ('freeze-epochs', at_least(1, ' (fine_tune trains the decoder first)')), ('bs', at_least(2, ' (mixing needs two images)')),
-                       ('train-images', at_least(2)), ('valid-images', at_least(1)), ('threads', at_least(1)),
+                       ('train-images', at_least(2)), ('valid-images', at_least(1)), ('threads', at_least(1)), ('jobs', at_least(1)),
                        ('lr', checked_option(float, 'a finite number > 0', lambda v: v > 0 and v != float('inf')))):
         parser.add_argument(f'--{name}', type=kind, help="default: the device's setting")
     parser.add_argument('--seeds', type=at_least(0), nargs='+', help='training seeds')
-    parser.add_argument('--methods', nargs='+', choices=METHODS, help='methods to compare (default: all)')
+    parser.add_argument('--methods', nargs='+', choices=METHODS, help="methods to compare (default: the device's setting: every method on a GPU, none and CutMix on a CPU)")
     return parser
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -25,10 +25,11 @@ from .data import Photos, find_photos, TF_FLOWERS_URL_ENV_VAR, photo_dls, portab
 from .pretrained import LITE0_ARCH, pretrained_learner
 
 # %% auto #0
-__all__ = ['METHODS', 'method_callbacks', 'TutorialSettings', 'default_settings', 'EpochLog', 'train_once', 'summarise',
-           'final_epochs', 'device_description', 'run_comparison', 'plus_minus', 'results_markdown', 'accuracy_figure',
-           'loss_figure', 'write_results', 'checked_option', 'results_folder_option', 'device_option',
-           'tutorial_parser', 'parse_args', 'settings_with_options', 'settings_from_args', 'run_course_command', 'main']
+__all__ = ['METHODS', 'RUNS_FOLDER', 'method_callbacks', 'TutorialSettings', 'default_settings', 'EpochLog', 'train_once',
+           'summarise', 'final_epochs', 'device_description', 'run_comparison', 'plus_minus', 'results_markdown',
+           'accuracy_figure', 'loss_figure', 'write_results', 'checked_option', 'results_folder_option',
+           'device_option', 'tutorial_parser', 'parse_args', 'settings_with_options', 'settings_from_args',
+           'run_course_command', 'main']
 
 # %% ../../nbs/course/06_tutorial.ipynb #0a15309f
 METHODS = ('none', 'MixUp', 'CutMix', 'Cutout', 'CutMix p_batch=0.5')
@@ -217,6 +218,10 @@ def _folder(text:str) -> str:
         raise argparse.ArgumentTypeError(f"got {text!r}, which is not an existing folder; allowed: a folder holding roses/ and tulips/ (or rose/ and tulip/)")
     return text
 
+# where a course command writes unless told otherwise: ignored by git, so that a user's run never changes a tracked file nor replaces the
+# published results/ that the pages show (those change only on purpose, with --out results/<course>)
+RUNS_FOLDER = 'runs'
+
 def results_folder_option(text:str) -> str:
     "An argparse type: a results folder, refused if it names a file (a missing folder is created later)."
     if Path(text).expanduser().exists() and not Path(text).expanduser().is_dir():
@@ -235,7 +240,7 @@ def tutorial_parser() -> argparse.ArgumentParser:
     "The command line of `python -m mixaug_fastai.course.tutorial`: every option checked as it is read."
     parser = argparse.ArgumentParser(prog='python -m mixaug_fastai.course.tutorial', description="Fine-tune an ImageNet network on roses vs tulips "
                                      "with no mixing, MixUp, CutMix, Cutout and CutMix p_batch=0.5 over several seeds; write the results folder.")
-    parser.add_argument('--out', type=results_folder_option, default='results/tutorial', help='results folder (default: %(default)s)')
+    parser.add_argument('--out', type=results_folder_option, default=f'{RUNS_FOLDER}/tutorial', help='results folder (default: %(default)s, ignored by git; the published results are results/tutorial)')
     parser.add_argument('--data', type=_folder, help='folder with roses/ and tulips/ (or rose/ and tulip/); default: $MIXAUG_ROSES_TULIPS, '
                         '../shared/data/roses_tulips, else tf_flowers downloaded with fastai\'s untar_data, else SYNTHETIC drawings')
     parser.add_argument('--no-download', action='store_true', help='never download tf_flowers (offline): without photos, train on the SYNTHETIC drawings')
