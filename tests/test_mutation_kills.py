@@ -151,3 +151,38 @@ def test_cutout_writes_a_fractional_mask_fill_into_float_masks(mask_fill):
             for t, l, b, r in sample: in_hole[i, :, t:b, l:r] = True
         assert in_hole.any() and (mask_after[in_hole] == mask_fill).all()
         assert torch.equal(mask_after[~in_hole], mask_before[~in_hole])
+
+# --- survivors of `make mutants` in loss.py ------------------------------------------------------------------------------------
+from fastai.torch_core import TensorCategory
+from mixaug_fastai.loss import check_loss_func, plain_tensor, weigh_losses
+
+def test_the_loss_check_accepts_every_reduction_it_can_weigh_and_explains_an_unreadable_loss():
+    for reduction in ('mean', 'sum', 'none'): check_loss_func(CrossEntropyLossFlat(reduction=reduction))
+    # a C function has no signature to read: the same advice as for a loss with no `reduction`, not an AttributeError
+    with pytest.raises(TypeError, match='no `reduction` attribute'): check_loss_func(torch._C._nn.cross_entropy_loss)
+
+def test_plain_tensor_drops_fastai_s_type_and_shares_the_data():
+    typed = TensorCategory(torch.tensor([1, 2]))
+    plain = plain_tensor(typed)
+    assert type(plain) is torch.Tensor and plain.data_ptr() == typed.data_ptr()
+    assert plain_tensor(3) == 3 and plain_tensor(None) is None  # what is not a tensor passes through
+
+def test_an_unreduced_loss_that_does_not_split_into_samples_is_named():
+    with pytest.raises(ValueError, match=r'unreduced loss of shape \(7,\) into 2 samples'):
+        weigh_losses(torch.ones(7), torch.ones(7), torch.tensor([.5, .5], dtype=torch.float64))
+
+def test_a_single_class_weight_with_ignored_targets():
+    "One class, its weight 2, two of five targets ignored: the per-sample path divides by the summed weight of the three counted ones."
+    pred, target = torch.randn(5, 1), torch.tensor([0, -100, 0, -100, 0])
+    loss_func = torch.nn.CrossEntropyLoss(weight=torch.tensor([2.]))
+    assert torch.allclose(mixed_loss(loss_func, pred, (target,), torch.tensor([1, 2, 3, 4, 0]), torch.ones(5, dtype=torch.float64)),
+                          loss_func(pred, target))
+
+def test_with_one_lam_the_learner_s_loss_is_reused_as_the_first_term():
+    "The rule evaluates the loss once more (the partners' targets), not twice: the learner's loss is the first term."
+    calls = []
+    def counted_loss(pred, target): calls.append(1); return F.cross_entropy(pred, target)
+    pred, y, perm = torch.randn(4, 3), torch.tensor([0, 1, 2, 0]), torch.tensor([1, 2, 3, 0])
+    own = F.cross_entropy(pred, y)
+    assert torch.allclose(mixed_loss(counted_loss, pred, (y,), perm, .25, own_loss=own), .25 * own + .75 * F.cross_entropy(pred, y[perm]))
+    assert len(calls) == 1
