@@ -125,7 +125,10 @@ class MixAugmentation(Callback):
         self.generator, self.draw, self.loss_checked = make_generator(torch_seed() + rank_distrib() if self.seed is None else self.seed), None, False
 
     def before_batch(self):
-        self.draw = None
+        # the per-batch state is set in the instance's dict: fastai's `Callback.__setattr__` first looks each name up on the learner
+        # and its model, which costs more than some of the work it would record
+        state = vars(self)
+        state['draw'] = None
         # plain views of the same data: on fastai's tensor types every attribute and call goes through __torch_function__
         images, targets = plain_tensor(self.learn.xb[0]), [plain_tensor(t) for t in self.learn.yb]
         groups = self.check_batch(images, targets)
@@ -135,8 +138,7 @@ class MixAugmentation(Callback):
         images, groups = self._writable(images, groups)
         changed = self.apply_(images, draw, groups)
         self.learn.yb = self.targets_after(self.learn.yb, groups, changed)
-        self.draw, self.mixed_targets = draw, changed
-        self.weighed = tuple(kind in draw.weighed_kinds for kind, tensors in changed for _ in tensors)
+        state.update(draw=draw, mixed_targets=changed, weighed=tuple(kind in draw.weighed_kinds for kind, tensors in changed for _ in tensors))
 
     def _augments_batch(self, bs:int) -> bool:
         learn = self.learn  # read directly: `self.epoch` would go through fastai's attribute delegation on every batch

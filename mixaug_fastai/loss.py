@@ -57,9 +57,11 @@ def unreduced(loss_func):
     finally: loss_func.reduction = reduction
 
 # %% ../nbs/01_loss.ipynb #8e534429
+_as_subclass = torch._C.TensorBase.as_subclass # PyTorch's own: fastai patches `Tensor.as_subclass` to copy its metadata too, which a plain view drops anyway
+
 def plain_tensor(x):
     "`x` as a plain `torch.Tensor` sharing its data, if it is a tensor (fastai's tensor types dispatch every operation through `__torch_function__`)."
-    return x.as_subclass(Tensor) if isinstance(x, Tensor) else x
+    return _as_subclass(x, Tensor) if isinstance(x, Tensor) else x
 
 def is_flattened_loss(loss_func) -> bool:
     "Whether `loss_func` is one of fastai's flattened losses (`CrossEntropyLossFlat` and kin) called as `BaseLoss` calls them."
