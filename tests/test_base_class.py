@@ -111,3 +111,42 @@ def test_fastais_collated_batches_are_changed_in_place_without_a_copy():
         def before_batch(self): self.ptr = self.learn.xb[0].data_ptr()
         def after_pred(self): assert self.learn.xb[0].data_ptr() == self.ptr
     with learn.no_bar(), learn.no_logging(): learn.fit(1, cbs=[MixUp(seed=0), Same()])
+
+def test_seeded_noise_erases_with_the_same_pixels_in_two_fits():
+    "The noise comes from a torch generator seeded by the callback's own: a seeded Cutout(fill='noise') writes the same noise fit after fit, whatever torch's global state (which here also shuffles the batches differently)."
+    from fastai.callback.core import Callback
+    runs = []
+    for global_seed in (5, 6):
+        cb, noise = Cutout(length=.5, fill='noise', seed=7), []
+        class Keep(Callback):
+            order, run_valid = 1, False
+            def before_batch(self): noise.append([x[:, t:b, l:r].clone() for x, (t, l, b, r) in zip(self.learn.xb[0], cb.holes[:, 0].tolist())])
+        torch.manual_seed(global_seed)
+        fit(quick_learner(), [cb, Keep()])
+        runs.append(noise)
+    assert len(runs[0]) > 1 and all(torch.equal(a, b) for first, second in zip(*runs) for a, b in zip(first, second))
+
+def test_cutout_holes_on_non_square_images_have_the_side_of_the_shorter_side_and_stay_inside():
+    "Images 24 high and 40 wide: a hole of length .5 is 12 pixels on each side (of the shorter side), centred anywhere, clipped at each border."
+    from conftest import make_dls
+    learn = make_learner(make_dls(height=24, width=40, num_workers=0))
+    cb, seen = Cutout(length=.5, fill=7., seed=0), []
+    from fastai.callback.core import Callback
+    class Holes(Callback):
+        order, run_valid = 1, False
+        def before_batch(self): seen.append((cb.holes.clone(), self.learn.xb[0].clone()))
+    fit(learn, [cb, Holes()], epochs=3)
+    for holes, images in seen:
+        top, left, bottom, right = holes.unbind(-1)
+        assert ((0 <= top) & (bottom <= 24) & (0 <= left) & (right <= 40)).all()
+        assert ((bottom - top <= 12) & (right - left <= 12)).all() and ((bottom - top == 12) | (top == 0) | (bottom == 24)).all()
+        assert ((right - left == 12) | (left == 0) | (right == 40)).all()
+        for image, (t, l, b, r) in zip(images, holes[:, 0].tolist()):
+            erased = (image == 7.).all(0)
+            expected = torch.zeros(24, 40, dtype=torch.bool); expected[t:b, l:r] = True
+            assert torch.equal(erased, expected)
+    assert (torch.cat([h[:, 0, 3] for h, _ in seen]) > 24).any()  # holes reach columns a square 24 x 24 image does not have
+
+def test_a_target_that_is_no_tensor_is_named_by_its_type():
+    from mixaug_fastai.core import target_groups
+    with pytest.raises(TypeError, match=r"cannot mix a target with a list for images of shape \(4, 3, 6, 8\)"): target_groups([[1, 2, 3, 4]], (4, 3, 6, 8))
