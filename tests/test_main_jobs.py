@@ -38,7 +38,7 @@ def make(clone:Path, venv:Path, target:str, args:str, **environment) -> subproce
     env = {k: v for k, v in os.environ.items() if not k.startswith('MIXAUG_') or k == 'MIXAUG_WEIGHTS_DIR'}
     env.update(PYTHONPATH=str(clone), HF_HUB_OFFLINE='1', **environment)
     return subprocess.run(['make', '--no-print-directory', target, f'VENV={venv}', f'ARGS={args}'], cwd=clone, env=env,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=2400)  # minutes on a loaded 2-core machine
 
 @pytest.fixture
 def clone(tmp_path): return fresh_clone(tmp_path / 'clone')
