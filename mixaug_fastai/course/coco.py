@@ -61,6 +61,10 @@ class BoxPhotos:
         return (f"{kind}{portable_path(self.path)} ({self.origin}): {len(self.train)} training and {len(self.valid)} validation photos ({self.split}); "
                 f"class {self.target!r}: {train_boxes} boxes in {train_with} training photos, {valid_boxes} in {valid_with} validation photos")
 
+    def with_boxes(self) -> BoxPhotos:
+        "Only the training photos with at least one box (validation unchanged)."
+        return replace(self, train=tuple(p for p in self.train if self.boxes[p]))
+
     def subset(self, n_train:int|None=None, n_valid:int|None=None) -> BoxPhotos:
         "The first `n_train` training and `n_valid` validation photos (None: all), for quick checks."
         for name, n in (('n_train', n_train), ('n_valid', n_valid)): require(n is None or (isinstance(n, int) and n >= 1), name, n, 'None or an int >= 1')

@@ -104,7 +104,8 @@ def lite0_fcos(n_classes:int=1, # classes detected (not counting the background)
     "FCOS over `Lite0FPN` with a `WeightedFCOSHead`, for a fastai Learner."
     anchors = AnchorGenerator(((8,), (16,), (32,), (64,), (128,)), ((1.,),) * 5)  # one point per position, sized as the strides (FCOS's default)
     head = WeightedFCOSHead(channels, 1, n_classes, num_convs=head_convs, normaliser=normaliser)
-    return FastaiFCOS(FCOS(Lite0FPN(channels, pretrained), n_classes, anchor_generator=anchors, head=head))
+    # score_thresh 0.05 as FCOS's paper evaluates (torchvision's default, 0.2, cuts off most detections of a briefly trained model and with them recall)
+    return FastaiFCOS(FCOS(Lite0FPN(channels, pretrained), n_classes, anchor_generator=anchors, head=head, score_thresh=.05))
 
 # %% ../../nbs/course/11_detector.ipynb #463355b1
 def torchvision_targets(boxes:torch.Tensor, # (bs, n, 4) in [-1, 1]: x_min, y_min, x_max, y_max
