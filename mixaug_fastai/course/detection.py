@@ -30,7 +30,7 @@ __all__ = ['METHODS', 'COCO_CREDIT', 'MethodSetup', 'method_setup', 'DetectionSe
            'metrics_figure', 'predictions_figure', 'write_results', 'detection_parser', 'parse_args',
            'settings_from_args', 'main']
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #cf2e28ae
+# %% ../../nbs/course/12_detection_tutorial.ipynb #34783724
 METHODS = ('none', 'MixUp', 'MixUp normaliser=count', 'MixUp 0.5 constant', 'CutMix', 'Cutout')
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def method_setup(method:str, seed:int) -> MethodSetup:
     require(method in makers, 'method', method, f'one of {list(makers)}')
     return makers[method]()
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #de83c01d
+# %% ../../nbs/course/12_detection_tutorial.ipynb #35de7a9b
 @dataclass(frozen=True)
 class DetectionSettings:
     "Everything a comparison depends on; saved as settings.json beside the results."
@@ -80,7 +80,7 @@ def default_settings(device=None, # None: fastai's default_device(), the GPU whe
     if on_gpu: return DetectionSettings(size=320, epochs=24, bs=16, head_convs=4, seeds=(0, 1, 2, 3, 4), methods=METHODS, device=device, fp16=True)
     return DetectionSettings(device=device)
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #cd0c0985
+# %% ../../nbs/course/12_detection_tutorial.ipynb #6d0079b3
 def train_once(photos:BoxPhotos, method:str, seed:int, settings:DetectionSettings, progress:bool=False) -> tuple:
     "Train the Lite0 FCOS on `photos` with `method` and training `seed` as `settings` say; (one dict per epoch, the trained learner)."
     set_seed(seed, reproducible=True)
@@ -94,7 +94,7 @@ def train_once(photos:BoxPhotos, method:str, seed:int, settings:DetectionSetting
         learn.fine_tune(settings.epochs, settings.lr, freeze_epochs=settings.freeze_epochs, cbs=[log, *setup.callbacks])
     return [dict(method=method, seed=seed, **row) for row in log.rows], learn
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #fba36d1d
+# %% ../../nbs/course/12_detection_tutorial.ipynb #2a2b2657
 def final_epochs(epochs:pd.DataFrame) -> pd.DataFrame:
     "One row per run: its last epoch's metrics, with its total and mean-per-epoch seconds."
     by_run = epochs.groupby(['method', 'seed'], sort=False)
@@ -107,7 +107,7 @@ def summarise(runs:pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({'runs': by_method.size(), 'ap50': by_method.ap50.mean(), 'ap50_std': by_method.ap50.std(),
                          'ap': by_method.ap.mean(), 'ap_std': by_method.ap.std(), 'seconds_per_epoch': by_method.seconds_per_epoch.mean()})
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #df3a8d6d
+# %% ../../nbs/course/12_detection_tutorial.ipynb #88fbc7c5
 @dataclass
 class Examples:
     "Validation photos, their true boxes, and each method's detections (first seed), for the pictures."
@@ -125,7 +125,7 @@ def example_batch(learn, photos:BoxPhotos, n:int) -> tuple:
     size = images.shape[-2:]
     return images, torch.as_tensor(photos).permute(0, 2, 3, 1).float().cpu() / 255, [t['boxes'] for t in truth_for_evaluation(boxes, labels, *size)]
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #8a2c1f08
+# %% ../../nbs/course/12_detection_tutorial.ipynb #6dcd9575
 def run_comparison(settings:DetectionSettings, photos:BoxPhotos,
                    out=None, # folder for results.md, the PNGs, runs.csv, epochs.csv and settings.json; None: write nothing
                    progress:bool=False, # fastai's progress bars and epoch tables
@@ -153,7 +153,7 @@ def run_comparison(settings:DetectionSettings, photos:BoxPhotos,
     if out is not None: write_results(Path(out), settings, photos, epochs, runs, examples, total_seconds, command)
     return epochs, runs, examples
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #62f9be55
+# %% ../../nbs/course/12_detection_tutorial.ipynb #258c057b
 COCO_CREDIT = ("Photos and boxes: COCO (T.-Y. Lin et al., \"Microsoft COCO: Common Objects in Context\", ECCV 2014), annotations CC BY 4.0, "
                "each photo under its own Flickr Creative Commons licence")
 
@@ -220,7 +220,7 @@ def write_results(out:Path, settings:DetectionSettings, photos:BoxPhotos, epochs
                     versions=dict(torch=torch.__version__, torchvision=torchvision.__version__, fastai=fastai.__version__, timm=timm.__version__, python=sys.version.split()[0]))
     (out / 'settings.json').write_text(json.dumps(recorded, indent=2) + '\n')
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #f25b0a43
+# %% ../../nbs/course/12_detection_tutorial.ipynb #9c337e13
 def detection_parser() -> argparse.ArgumentParser:
     "The command line of `python -m mixaug_fastai.course.detection`."
     parser = argparse.ArgumentParser(prog='python -m mixaug_fastai.course.detection', description="Train an FCOS person detector on COCO photos with no mixing, "
@@ -255,6 +255,6 @@ def main(argv=None):
     find_data = lambda args: find_boxes(args.data, download=not args.no_download)
     run_course_command('mixaug_fastai.course.detection', detection_parser(), find_data, settings_from_args, run_comparison, argv)
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #ed81e28b
+# %% ../../nbs/course/12_detection_tutorial.ipynb #e8a06433
 #| eval: false
 if __name__ == '__main__' and not in_notebook(): main()
