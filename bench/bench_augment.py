@@ -29,7 +29,7 @@ def copy_into_buffer():
 def ours(cb):
     "The callback's before_batch work: draw on the host, apply in place."
     generator = make_generator(0)
-    def run(images, targets): cb.apply_(images, cb.draw_batch(images.shape, generator), generator)
+    def run(images, targets): cb.apply_(images, cb.draw_batch(images.shape, generator))
     return run
 
 def ours_with_masks(cb):
@@ -37,7 +37,7 @@ def ours_with_masks(cb):
     generator, masks = make_generator(0), {}
     def run(images, targets):
         mask = masks.setdefault(images.shape, torch.zeros(images.shape[0], *images.shape[-2:], dtype=torch.long, device=images.device))
-        cb.apply_(images, cb.draw_batch(images.shape, generator), generator, [mask])
+        cb.apply_(images, cb.draw_batch(images.shape, generator), [('mask', (mask,))])
     return run
 
 def ours_draw_only(cb):

@@ -57,8 +57,8 @@ def check_in_place(learn, images, channels_last):
 def test_pairing_callbacks_keep_their_invariants(batch, alpha, p_batch, kind):
     CASES['pairing callbacks'] += 1
     shape, dtype, channels_last, seed = batch
-    make = {'MixUp': lambda: MixUp(alpha, p_batch, seed=seed), 'MixUp per batch': lambda: MixUp(alpha, p_batch, per_sample=False, own_dominates=False, seed=seed),
-            'CutMix': lambda: CutMix(alpha, p_batch, seed=seed), 'CutMix per sample': lambda: CutMix(alpha, p_batch, per_sample=True, seed=seed),
+    make = {'MixUp': lambda: MixUp(alpha, p_batch=p_batch, seed=seed), 'MixUp per batch': lambda: MixUp(alpha, p_batch=p_batch, per_sample=False, own_dominates=False, seed=seed),
+            'CutMix': lambda: CutMix(alpha, p_batch=p_batch, seed=seed), 'CutMix per sample': lambda: CutMix(alpha, p_batch=p_batch, per_sample=True, seed=seed),
             'MixUpCutMix': lambda: MixUpCutMix(alpha, alpha, p_batch=p_batch, seed=seed)}[kind]
     if not SMALLEST_ALPHA <= alpha <= LARGEST_ALPHA:  # the documented refusal
         with pytest.raises(ValueError, match=r'alpha must be a number in \[1e-300, 1e\+300\]'): make()
@@ -78,9 +78,9 @@ def test_pairing_callbacks_keep_their_invariants(batch, alpha, p_batch, kind):
     assert (torch.isfinite(lam) & (lam >= 0) & (lam <= 1)).all()
     expected = naive_mix(raw.float(), cb.draw)
     # CutMix copies pixels: exact; MixUp blends in the batch's dtype: a few units in its last place on values in [-2, 2]
-    tolerance = 0 if cb.draw.boxes is not None else {torch.float16: 1e-2, torch.bfloat16: 5e-2}.get(dtype, 1e-5)
+    tolerance = 0 if isinstance(cb.draw, CutMixDraw) else {torch.float16: 1e-2, torch.bfloat16: 5e-2}.get(dtype, 1e-5)
     assert torch.allclose(images.float(), expected.to(dtype).float(), atol=tolerance, rtol=0)
-    if cb.draw.boxes is not None:  # CutMix: lam is the exact fraction of own pixels
+    if isinstance(cb.draw, CutMixDraw):  # CutMix: lam is the exact fraction of own pixels
         own = torch.ones(bs, shape[2], shape[3], dtype=torch.float64)
         for i, (t, l, b, r) in enumerate(cb.draw.boxes.tolist() * (bs if len(cb.draw.boxes) == 1 else 1)): own[i, t:b, l:r] = 0
         assert torch.allclose(own.mean((1, 2)), lam, atol=1e-12)
@@ -100,7 +100,7 @@ def test_cutout_keeps_its_invariants(batch, n_holes, length, fill, p_batch):
     CASES['Cutout'] += 1
     shape, dtype, channels_last, seed = batch
     images, labels = make_batch(shape, dtype, channels_last, seed)
-    raw, cb = images.clone(), Cutout(n_holes, length, p_batch, fill=fill, seed=seed)
+    raw, cb = images.clone(), Cutout(n_holes, length, p_batch=p_batch, fill=fill, seed=seed)
     if isinstance(fill, list) and len(fill) != shape[1]:  # one value per channel, checked on every training batch, augmented or not
         with pytest.raises(ValueError, match='^fill must be one value per channel'): drive_batch(cb, images, labels)
         return

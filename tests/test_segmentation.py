@@ -127,7 +127,7 @@ def test_p_batch_zero_leaves_images_masks_and_loss_exactly_plain(make_cb):
         assert torch.equal(a['loss'], CrossEntropyLossFlat(axis=1, ignore_index=VOID)(a['pred'], a['y'][0]))
 
 @pytest.mark.parametrize('make_cb', [CutMix, MixUp, MixUpCutMix])
-@pytest.mark.parametrize('target, shape', [(torch.zeros(N, 5, 4), '(8, 5, 4)'), (torch.zeros(N, H // 2, W // 2, dtype=torch.long), f'(8, {H // 2}, {W // 2})')])
+@pytest.mark.parametrize('target, shape', [(torch.zeros(N, 5, 4, dtype=torch.long), "(8, 5, 4)"), (torch.zeros(N, H // 2, W // 2, dtype=torch.long), f'(8, {H // 2}, {W // 2})')])
 def test_a_target_that_cannot_be_mixed_is_refused_with_its_shape_and_dtype(make_cb, target, shape):
     items = [(x, t) for (x, _), t in zip(ITEMS, target)]
     with pytest.raises(TypeError, match=rf"cannot mix a target with shape {re_escape(shape)} and dtype torch\."):
