@@ -174,7 +174,7 @@ def test_methods_and_settings():
     assert fixed.alpha == 1e12 and not fixed.per_sample
     with pytest.raises(ValueError, match=r"method must be one of .*; got method='mixup'"): method_setup('mixup', 0)
     settings = settings_from_args(parse_args(['--device', 'cpu', '--size', '96', '--epochs', '2', '--seeds', '7', '8', '--threads', '1']))
-    assert settings == DetectionSettings(size=96, epochs=2, seeds=(7, 8), threads=1, device='cpu')
+    assert settings == DetectionSettings(size=96, epochs=2, seeds=(7, 8), threads=1, device='cpu') and settings.bs == 4
     with pytest.raises(SystemExit): parse_args(['--bs', '1'])
 
 def test_results_folder_from_made_up_runs(tmp_path):
@@ -192,10 +192,10 @@ def test_results_folder_from_made_up_runs(tmp_path):
     assert '| none | 0.300 ± 0.141 | 0.150 ± 0.071 | 2 | 3.0 |' in report and '| CutMix | 0.300 ± 0.000 | 0.150 ± 0.000 | 2 | 3.0 |' in report
     assert {p.name for p in (tmp_path / 'out').iterdir()} == {'results.md', 'metrics.png', 'predictions.png', 'loss_curves.png', 'runs.csv', 'epochs.csv', 'settings.json'}
     recorded = json.loads((tmp_path / 'out' / 'settings.json').read_text())
-    assert recorded['synthetic'] is True and recorded['size'] == 160 and recorded['total_seconds'] == 12.3 and recorded['credit'] is None
+    assert recorded['synthetic'] is True and recorded['size'] == 224 and recorded['total_seconds'] == 12.3 and recorded['credit'] is None
     assert str(tmp_path) not in (tmp_path / 'out' / 'settings.json').read_text() + report
 
-QUICK_METHODS = ['none']  # every method once the library's box support lands
+QUICK_METHODS = list(METHODS)
 
 def test_quick_command_line_run(tmp_path):
     "The CI quick mode end to end on generated scenes: 8 + 4 scenes at 64 px, 1 + 1 epochs, one seed."

@@ -49,15 +49,15 @@ def method_setup(method:str, seed:int) -> MethodSetup:
     require(method in makers, 'method', method, f'one of {list(makers)}')
     return makers[method]()
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #35de7a9b
+# %% ../../nbs/course/12_detection_tutorial.ipynb #973f82d5
 @dataclass(frozen=True)
 class DetectionSettings:
     "Everything a comparison depends on; saved as settings.json beside the results."
-    size:int = 160 # side of the square images, in pixels
-    epochs:int = 6 # epochs of the whole network, after the frozen ones (fastai's fine_tune)
+    size:int = 224 # side of the square images, in pixels
+    epochs:int = 8 # epochs of the whole network, after the frozen ones (fastai's fine_tune)
     freeze_epochs:int = 1 # epochs training the pyramid and head with the encoder frozen
     lr:float = 2e-3 # base learning rate of fine_tune
-    bs:int = 8 # batch size
+    bs:int = 4 # batch size (4: twice the steps of 8 for the same compute, on 61 photos)
     channels:int = 64 # width of the feature pyramid and the head
     head_convs:int = 2 # convolutions in each head branch (FCOS: 4)
     all_train_photos:bool = False # train on every training photo; False: only those with a box of the class (61 of coco128's 128), half the time an epoch
@@ -72,7 +72,7 @@ class DetectionSettings:
 def default_settings(device=None, # None: fastai's default_device(), the GPU when there is one
                      quick:bool=False, # the CI check: every method, one seed, a few small images, 1 + 1 epochs, one CPU thread
                     ) -> DetectionSettings:
-    "The settings for `device`: GPU 320 px, 1 + 24 epochs, FCOS's 4-convolution head, every method, 5 seeds, mixed precision; CPU 160 px, 1 + 6 epochs, 2-convolution head, 5 methods, 3 seeds."
+    "The settings for `device`: GPU 320 px, 1 + 24 epochs, FCOS's 4-convolution head, every method, 5 seeds, mixed precision; CPU 224 px, batch size 4, 1 + 8 epochs, 2-convolution head, 5 methods, 3 seeds."
     device = torch.device(device or default_device()).type
     on_gpu = device == 'cuda'
     if quick: return DetectionSettings(size=64, epochs=1, bs=4, seeds=(0,), methods=METHODS, train_images=8, valid_images=4, device=device, fp16=on_gpu,
@@ -80,7 +80,7 @@ def default_settings(device=None, # None: fastai's default_device(), the GPU whe
     if on_gpu: return DetectionSettings(size=320, epochs=24, bs=16, head_convs=4, seeds=(0, 1, 2, 3, 4), methods=METHODS, device=device, fp16=True)
     return DetectionSettings(device=device)
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #6d0079b3
+# %% ../../nbs/course/12_detection_tutorial.ipynb #b15d3965
 def train_once(photos:BoxPhotos, method:str, seed:int, settings:DetectionSettings, progress:bool=False) -> tuple:
     "Train the Lite0 FCOS on `photos` with `method` and training `seed` as `settings` say; (one dict per epoch, the trained learner)."
     set_seed(seed, reproducible=True)
@@ -94,7 +94,7 @@ def train_once(photos:BoxPhotos, method:str, seed:int, settings:DetectionSetting
         learn.fine_tune(settings.epochs, settings.lr, freeze_epochs=settings.freeze_epochs, cbs=[log, *setup.callbacks])
     return [dict(method=method, seed=seed, **row) for row in log.rows], learn
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #2a2b2657
+# %% ../../nbs/course/12_detection_tutorial.ipynb #959e28d4
 def final_epochs(epochs:pd.DataFrame) -> pd.DataFrame:
     "One row per run: its last epoch's metrics, with its total and mean-per-epoch seconds."
     by_run = epochs.groupby(['method', 'seed'], sort=False)
@@ -107,7 +107,7 @@ def summarise(runs:pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({'runs': by_method.size(), 'ap50': by_method.ap50.mean(), 'ap50_std': by_method.ap50.std(),
                          'ap': by_method.ap.mean(), 'ap_std': by_method.ap.std(), 'seconds_per_epoch': by_method.seconds_per_epoch.mean()})
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #88fbc7c5
+# %% ../../nbs/course/12_detection_tutorial.ipynb #ff0cbbe4
 @dataclass
 class Examples:
     "Validation photos, their true boxes, and each method's detections (first seed), for the pictures."
@@ -125,7 +125,7 @@ def example_batch(learn, photos:BoxPhotos, n:int) -> tuple:
     size = images.shape[-2:]
     return images, torch.as_tensor(photos).permute(0, 2, 3, 1).float().cpu() / 255, [t['boxes'] for t in truth_for_evaluation(boxes, labels, *size)]
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #6dcd9575
+# %% ../../nbs/course/12_detection_tutorial.ipynb #e45af1ba
 def run_comparison(settings:DetectionSettings, photos:BoxPhotos,
                    out=None, # folder for results.md, the PNGs, runs.csv, epochs.csv and settings.json; None: write nothing
                    progress:bool=False, # fastai's progress bars and epoch tables
@@ -147,13 +147,15 @@ def run_comparison(settings:DetectionSettings, photos:BoxPhotos,
                 examples.predictions[method] = predict_boxes(learn, images)
             last = epochs[-1]
             print(f"{method:24} seed {seed}: AP@0.5 {last['ap50']:.3f}, AP {last['ap']:.3f}  ({sum(r['seconds'] for r in epochs):.0f} s)", flush=True)
+            if out is not None:  # after every run: an interrupted comparison leaves the runs it finished
+                write_results(Path(out), settings, photos, pd.DataFrame(rows), final_epochs(pd.DataFrame(rows)), examples, time.perf_counter() - started, command)
     epochs, total_seconds = pd.DataFrame(rows), time.perf_counter() - started
     runs = final_epochs(epochs)
     print(f"Total: {len(runs)} runs in {total_seconds:.0f} s")
     if out is not None: write_results(Path(out), settings, photos, epochs, runs, examples, total_seconds, command)
     return epochs, runs, examples
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #258c057b
+# %% ../../nbs/course/12_detection_tutorial.ipynb #c72f4a47
 COCO_CREDIT = ("Photos and boxes: COCO (T.-Y. Lin et al., \"Microsoft COCO: Common Objects in Context\", ECCV 2014), annotations CC BY 4.0, "
                "each photo under its own Flickr Creative Commons licence")
 
@@ -172,7 +174,7 @@ def results_markdown(runs:pd.DataFrame, settings:DetectionSettings, photos:BoxPh
         f"- Device: {device_description(settings.device)}{', mixed precision' if settings.fp16 else ''}",
         f"- Training: torchvision FCOS over {LITE0_ARCH} (ImageNet weights) with a {settings.channels}-channel feature pyramid and {settings.head_convs}-convolution head branches, "
         f"fastai fine_tune: {settings.freeze_epochs} frozen + {settings.epochs} epochs, base lr {settings.lr:g}, batch size {settings.bs}, {settings.size}×{settings.size} px",
-        f"- Seeds: {', '.join(map(str, settings.seeds))}; total time {total_seconds:.0f} s", '',
+        f"- Seeds: {', '.join(map(str, settings.seeds))}; {len(runs)} of {len(settings.seeds) * len(settings.methods)} runs done; total time {total_seconds:.0f} s", '',
         f"| method | AP@0.5 ({photos.target}) | AP 0.5:0.95 ({photos.target}) | runs | s per epoch |", "|---|---|---|---|---|", *rows, '',
         "Validation set after the last epoch, COCO evaluation (pycocotools through torchmetrics): mean ± sample standard deviation over seeds.", ''])
 
@@ -220,7 +222,7 @@ def write_results(out:Path, settings:DetectionSettings, photos:BoxPhotos, epochs
                     versions=dict(torch=torch.__version__, torchvision=torchvision.__version__, fastai=fastai.__version__, timm=timm.__version__, python=sys.version.split()[0]))
     (out / 'settings.json').write_text(json.dumps(recorded, indent=2) + '\n')
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #9c337e13
+# %% ../../nbs/course/12_detection_tutorial.ipynb #35cbe452
 def detection_parser() -> argparse.ArgumentParser:
     "The command line of `python -m mixaug_fastai.course.detection`."
     parser = argparse.ArgumentParser(prog='python -m mixaug_fastai.course.detection', description="Train an FCOS person detector on COCO photos with no mixing, "
@@ -255,6 +257,6 @@ def main(argv=None):
     find_data = lambda args: find_boxes(args.data, download=not args.no_download)
     run_course_command('mixaug_fastai.course.detection', detection_parser(), find_data, settings_from_args, run_comparison, argv)
 
-# %% ../../nbs/course/12_detection_tutorial.ipynb #e8a06433
+# %% ../../nbs/course/12_detection_tutorial.ipynb #936df0b5
 #| eval: false
 if __name__ == '__main__' and not in_notebook(): main()
