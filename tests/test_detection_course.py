@@ -152,6 +152,8 @@ def test_shared_coco128_has_the_person_counts_of_its_source_notes():
     photos = find_boxes()
     assert photos.origin == 'shared coco128' and photos.target == PERSON and (len(photos.train), len(photos.valid)) == (128, 128)
     assert photos.count(photos.train) == (254, 61) and photos.count(photos.valid) == (350, 73)
+    trained_on = photos.with_boxes()  # the course trains on the photos with a person, and evaluates on every validation photo
+    assert len(trained_on.train) == 61 and trained_on.count(trained_on.train) == (254, 61) and trained_on.valid == photos.valid
 
 @needs_coco128
 def test_coco_json_without_crowds_gives_the_yolo_person_boxes():

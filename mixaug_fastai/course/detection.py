@@ -171,6 +171,8 @@ def results_markdown(runs:pd.DataFrame, settings:DetectionSettings, photos:BoxPh
         f"- Command: `{command}`" if command else "- Command: not recorded (called from Python)",
         f"- Data: {photos.description}" + (f"; the first {settings.train_images} training and {settings.valid_images} validation photos"
                                             if settings.train_images or settings.valid_images else ''),
+        f"- Trained on " + ("every training photo" if settings.all_train_photos else f"the {photos.count(photos.train)[1]} training photos with a {photos.target}")
+        + f", evaluated on all {len(photos.valid)} validation photos",
         f"- Device: {device_description(settings.device)}{', mixed precision' if settings.fp16 else ''}",
         f"- Training: torchvision FCOS over {LITE0_ARCH} (ImageNet weights) with a {settings.channels}-channel feature pyramid and {settings.head_convs}-convolution head branches, "
         f"fastai fine_tune: {settings.freeze_epochs} frozen + {settings.epochs} epochs, base lr {settings.lr:g}, batch size {settings.bs}, {settings.size}×{settings.size} px",
