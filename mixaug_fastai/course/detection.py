@@ -57,6 +57,7 @@ class DetectionSettings:
     epochs:int = 8 # epochs of the whole network, after the frozen ones (fastai's fine_tune)
     freeze_epochs:int = 1 # epochs training the pyramid and head with the encoder frozen
     lr:float = 2e-3 # base learning rate of fine_tune
+    lr_mult:float = 100 # fine_tune's ratio of the new layers' learning rate to the encoder's (fastai: 100)
     bs:int = 4 # batch size (4: twice the steps of 8 for the same compute, on 61 photos)
     channels:int = 64 # width of the feature pyramid and the head
     head_convs:int = 2 # convolutions in each head branch (FCOS: 4)
@@ -91,7 +92,7 @@ def train_once(photos:BoxPhotos, method:str, seed:int, settings:DetectionSetting
     if settings.fp16: learn.to_fp16()
     log = EpochLog()
     with (nullcontext() if progress else learn.no_bar()), (nullcontext() if progress else learn.no_logging()):
-        learn.fine_tune(settings.epochs, settings.lr, freeze_epochs=settings.freeze_epochs, cbs=[log, *setup.callbacks])
+        learn.fine_tune(settings.epochs, settings.lr, freeze_epochs=settings.freeze_epochs, lr_mult=settings.lr_mult, cbs=[log, *setup.callbacks])
     return [dict(method=method, seed=seed, **row) for row in log.rows], learn
 
 # %% ../../nbs/course/12_detection_tutorial.ipynb #959e28d4
@@ -239,7 +240,8 @@ def detection_parser() -> argparse.ArgumentParser:
     for name, kind in (('size', at_least(32, ' (the encoder halves its input five times)')), ('epochs', at_least(1)),
                        ('freeze-epochs', at_least(1, ' (fine_tune trains the new layers first)')), ('bs', at_least(2, ' (mixing needs two images)')),
                        ('channels', at_least(8)), ('head-convs', at_least(1)), ('train-images', at_least(2)), ('valid-images', at_least(1)), ('threads', at_least(1)),
-                       ('lr', checked_option(float, 'a finite number > 0', lambda v: v > 0 and v != float('inf')))):
+                       ('lr', checked_option(float, 'a finite number > 0', lambda v: v > 0 and v != float('inf'))),
+                       ('lr-mult', checked_option(float, 'a finite number >= 1', lambda v: v >= 1 and v != float('inf')))):
         parser.add_argument(f'--{name}', type=kind, help="default: the device's setting")
     parser.add_argument('--all-train-photos', action='store_const', const=True, help='train on every training photo, not only those with a box of the class')
     parser.add_argument('--seeds', type=at_least(0), nargs='+', help='training seeds')
