@@ -175,9 +175,10 @@ def test_methods_and_settings():
     fixed = method_setup('MixUp 0.5 constant', 0).callbacks[0]
     assert fixed.alpha == 1e12 and not fixed.per_sample
     with pytest.raises(ValueError, match=r"method must be one of .*; got method='mixup'"): method_setup('mixup', 0)
-    settings = settings_from_args(parse_args(['--device', 'cpu', '--size', '96', '--epochs', '2', '--seeds', '7', '8', '--threads', '1']))
-    assert settings == DetectionSettings(size=96, epochs=2, seeds=(7, 8), threads=1, device='cpu') and settings.bs == 4
-    with pytest.raises(SystemExit): parse_args(['--bs', '1'])
+    settings = settings_from_args(parse_args(['--device', 'cpu', '--size', '96', '--epochs', '2', '--seeds', '7', '8', '--threads', '1', '--lr-mult', '10']))
+    assert settings == DetectionSettings(size=96, epochs=2, seeds=(7, 8), threads=1, lr_mult=10., device='cpu') and settings.bs == 4
+    for bad in (['--bs', '1'], ['--lr-mult', '0.5'], ['--methods', 'AugMix']):
+        with pytest.raises(SystemExit): parse_args(bad)
 
 def test_results_folder_from_made_up_runs(tmp_path):
     photos = open_yolo_folder(make_synthetic_boxes(tmp_path / 'scenes', 2, 2, size=32), 'generated')
