@@ -37,10 +37,11 @@ tutorial: env
 segmentation: env
 	$(VENV)/bin/python -m mixaug_fastai.course.segmentation $(ARGS)
 
-# The detection course's main job (issue 19): an FCOS person detector on COCO photos (coco128) with each augmentation over several seeds; writes results/detection/
+# The detection course's main job (issue 19): an FCOS person detector on COCO photos (coco128) with each augmentation over several seeds;
+# writes runs/detection/ (ignored by git; the published results are results/detection/, written only with ARGS='--out results/detection')
 .PHONY: detection
 detection: env
-	$(VENV)/bin/python -m mixaug_fastai.course.detection --out results/detection
+	$(VENV)/bin/python -m mixaug_fastai.course.detection $(ARGS)
 
 # Every test: all notebooks under nbdev_test, the pytest suite, the pytest suite again with the newest fastai, the docs site, and the wheel in a fresh venv
 test: test-notebooks test-pytest test-newest test-docs test-wheel

@@ -22,7 +22,7 @@ from .coco import BoxPhotos, SYNTHETIC_BOXES_NOTE, find_boxes, box_dls
 from .detector import (ConstantWeightLoss, detector_learner, predict_boxes, show_boxes, truth_for_evaluation)
 from .pretrained import LITE0_ARCH
 from .tutorial import (EpochLog, device_description, loss_figure, plus_minus, checked_option, device_option,
-                                           results_folder_option, settings_with_options, run_course_command)
+                                           results_folder_option, settings_with_options, run_course_command, RUNS_FOLDER)
 
 # %% auto #0
 __all__ = ['METHODS', 'COCO_CREDIT', 'MethodSetup', 'method_setup', 'DetectionSettings', 'default_settings', 'train_once',
@@ -230,7 +230,7 @@ def detection_parser() -> argparse.ArgumentParser:
     "The command line of `python -m mixaug_fastai.course.detection`."
     parser = argparse.ArgumentParser(prog='python -m mixaug_fastai.course.detection', description="Train an FCOS person detector on COCO photos with no mixing, "
                                      "MixUp (per-box weights, either normaliser), MixUp at 0.5 with a constant weight, CutMix and Cutout over several seeds; write the results folder.")
-    parser.add_argument('--out', type=results_folder_option, default='results/detection', help='results folder (default: %(default)s)')
+    parser.add_argument('--out', type=results_folder_option, default=f'{RUNS_FOLDER}/detection', help='results folder (default: %(default)s, ignored by git; the published results are results/detection)')
     parser.add_argument('--data', help="folder in the YOLO layout of coco128 (images/<train>/, images/<val>/, labels/..., names.txt); default: "
                         "$MIXAUG_COCO, ../shared/data/coco128, else fastai's COCO_TINY, downloaded")
     parser.add_argument('--no-download', action='store_true', help="never download COCO_TINY: fail with a message when no folder is found")
