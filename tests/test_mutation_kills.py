@@ -1,5 +1,7 @@
 """Tests for bugs the rest of the suite let through (issue 21), planted by hand or by `make mutants`. Each asserts on values computed
 independently of the code (the rule written out in float64 autograd, pixels, the public `lam`, `perm`, `holes`), never on its own output."""
+import re
+import numpy as np
 import pytest, torch
 import torch.nn.functional as F
 from fastai.vision.all import Callback, CrossEntropyLossFlat
@@ -186,3 +188,266 @@ def test_with_one_lam_the_learner_s_loss_is_reused_as_the_first_term():
     own = F.cross_entropy(pred, y)
     assert torch.allclose(mixed_loss(counted_loss, pred, (y,), perm, .25, own_loss=own), .25 * own + .75 * F.cross_entropy(pred, y[perm]))
     assert len(calls) == 1
+
+# --- survivors of `make mutants` in core.py: detection boxes ------------------------------------------------------------------
+from mixaug_fastai.core import cutmix_box_targets, mixup_boxes, erased_fraction
+
+def points_32(top, left, bottom, right) -> list:
+    "A pixel rectangle of a 32 x 32 image in fastai's box coordinates (x_min, y_min, x_max, y_max in [-1, 1]): exact in float32."
+    return [left / 16 - 1, top / 16 - 1, right / 16 - 1, bottom / 16 - 1]
+
+def own_boxes_after_cutmix(region:tuple, *pixel_boxes) -> list:
+    """Sample 0's real boxes after CutMix pastes `region` (top, left, bottom, right) of a partner that has no box, each as
+    (label, pixel rectangle): the boxes are labelled 1, 2, ... in the order given."""
+    n = len(pixel_boxes)
+    boxes = torch.zeros(2, n, 4); boxes[0] = torch.tensor([points_32(*b) for b in pixel_boxes])
+    labels = torch.zeros(2, n, dtype=torch.long); labels[0] = torch.arange(1, n + 1)
+    after, after_labels = cutmix_box_targets(boxes, labels, torch.tensor([1, 0]), torch.tensor([region]), 32, 32)
+    assert after.dtype == torch.float32  # the boxes' own dtype, as fastai's losses expect
+    return [(label, [round(v, 6) for v in box]) for box, label in zip(after[0].tolist(), after_labels[0].tolist()) if label != 0]
+
+def test_cutmix_cuts_a_box_whose_edge_meets_the_pasted_region_s_edge():
+    """Boxes and regions on the pixel grid share edges all the time (both are whole pixels): a region that spans the box across one
+    axis, edge to edge, and covers one end of it along the other leaves the rest of the box, a rectangle."""
+    # the region (rows 0-16, columns 0-16) spans box 1 exactly from its top to its bottom and covers its left part
+    assert own_boxes_after_cutmix((0, 0, 16, 16), (0, 8, 16, 24)) == [(1, points_32(0, 16, 16, 24))]
+    # its left edge is box 2's left edge
+    assert own_boxes_after_cutmix((0, 0, 16, 16), (4, 0, 12, 24)) == [(1, points_32(4, 16, 12, 24))]
+    # its top edge is box 3's top edge (and it spans the box from its left to its right)
+    assert own_boxes_after_cutmix((0, 0, 16, 16), (0, 2, 24, 14)) == [(1, points_32(16, 2, 24, 14))]
+    # a region at the bottom right: its right edge is the box's right edge, then its bottom edge the box's bottom edge
+    assert own_boxes_after_cutmix((16, 16, 32, 32), (20, 8, 28, 32)) == [(1, points_32(20, 8, 28, 16))]
+    assert own_boxes_after_cutmix((16, 16, 32, 32), (8, 20, 32, 28)) == [(1, points_32(8, 20, 16, 28))]
+
+def test_cutmix_keeps_a_box_that_shows_exactly_the_smallest_share_and_drops_one_hidden_inside_the_region():
+    # 18 of a 20 x 10 box's 20 columns covered: 2 columns show, 10% of its pixels and 2 pixels wide, both thresholds met exactly
+    assert own_boxes_after_cutmix((0, 0, 10, 18), (0, 0, 10, 20)) == [(1, points_32(0, 18, 10, 20))]
+    # a 20 x 20 box with a 19 x 19 region inside it: 39 of its 400 pixels show (under 10%) and no rectangle is left, so it goes
+    assert own_boxes_after_cutmix((5, 5, 24, 24), (4, 4, 24, 24)) == []
+    # the same box with a 18 x 18 region: 76 pixels (19%) show, it stays whole
+    assert own_boxes_after_cutmix((5, 5, 23, 23), (4, 4, 24, 24)) == [(1, points_32(4, 4, 24, 24))]
+
+def test_mixup_weighs_float64_boxes_with_lam_in_float64():
+    "A float64 model's boxes: each weight is lam and 1 - lam in float64, not a float32 lam widened."
+    boxes, labels = torch.rand(2, 3, 4, dtype=torch.float64), torch.tensor([[1, 2, 0], [3, 0, 0]])
+    _, _, weights = mixup_boxes(boxes, labels, torch.tensor([1, 0]), .3)
+    assert weights.dtype == torch.float64
+    assert weights[0].tolist() == [.3, .3, 1 - .3, 0., 0., 0.]  # own 1, own 2, the partner's 3, padding
+    assert weights[1].tolist() == [.3, 1 - .3, 1 - .3, 0., 0., 0.]
+
+def test_box_targets_stay_on_the_boxes_device():
+    """The draw's host tensors (lam, the region) are moved to the boxes' device before they meet; the meta device stands in for a
+    GPU here (it refuses to mix with host tensors just as a GPU does, and runs on any machine)."""
+    boxes, labels = torch.zeros(2, 3, 4, device='meta'), torch.zeros(2, 3, dtype=torch.long, device='meta')
+    for lam in (.3, torch.tensor([.3, .6], dtype=torch.float64)):
+        assert {t.device.type for t in mixup_boxes(boxes, labels, torch.tensor([1, 0]), lam)} == {'meta'}
+    assert {t.device.type for t in cutmix_box_targets(boxes, labels, torch.tensor([1, 0]), torch.tensor([[0, 0, 4, 4]]), 8, 8)} == {'meta'}
+
+def points_8(top, left, bottom, right) -> list:
+    "A pixel rectangle of an 8 x 8 image in fastai's box coordinates (exact in float32)."
+    return [left / 4 - 1, top / 4 - 1, right / 4 - 1, bottom / 4 - 1]
+
+def test_erased_fraction_of_boxes_at_the_edges_of_what_has_pixels():
+    "Counted on pixel centres, in the image: a box past the border counts its pixels inside; one pixel counts; a box of no pixel is 0."
+    holes = torch.tensor([[[0, 6, 8, 8], [1, 1, 2, 2]]])  # columns 6-7 of every row, and the single pixel (1, 1)
+    boxes = torch.tensor([[points_8(0, 4, 4, 12),  # columns 4 to 12 of rows 0-3: 16 pixels in the image, 8 of them in columns 6-7
+                           points_8(1, 1, 2, 2),  # the one pixel (1, 1)
+                           points_8(1, 1.125, 2, 1.375),  # between two pixel centres: no pixel
+                           points_8(0, 7, 4, 6),  # right before left (columns 7 to 6): no pixel, though over the first hole
+                           points_8(4, 6, 0, 8)]])  # bottom above top: no pixel either
+    assert erased_fraction(boxes, holes, 8, 8).tolist() == [[.5, 1., 0., 0., 0.]]
+
+def test_erased_fraction_counts_exactly_past_float32_s_whole_numbers():
+    "The counts are float64: an erased image of 4097 x 4097 pixels (more than float32 counts exactly, 2**24) is erased entirely."
+    side = 4097
+    holes, box = torch.tensor([[[0, 0, side, side]]]), torch.tensor([[[-1., -1., 1., 1.]]])
+    assert erased_fraction(box, holes, side, side).item() == 1.
+
+# --- survivors of `make mutants` in callbacks.py: what `show_mix_batch` draws -------------------------------------------------
+import matplotlib; matplotlib.use('Agg')
+from matplotlib import pyplot as plt
+from matplotlib.colors import to_rgba
+from fastai.vision.all import TensorCategory
+from mixaug_fastai.callbacks import _show_boxes
+
+@pytest.fixture
+def figures():
+    "Close the figures a test drew (a grid per call) when it ends."
+    yield
+    plt.close('all')
+
+def test_show_mix_batch_draws_each_box_on_its_pixels_in_its_class_colour(figures):
+    from test_detection import box_learner, scenes
+    vocab = ['#na#', 'car', 'person']  # fastai's BBoxLblBlock: padding first, then the classes sorted
+    axs = show_mix_batch(box_learner(), Cutout(length=4), max_n=6)  # Cutout leaves the boxes as they are: each scene's own
+    drawn = 0
+    for ax, (_, pixel_boxes, names) in zip(axs, scenes()[:6]):  # the batch is the first six scenes (no shuffling)
+        # a box over pixels x0 to x1 - 1 has its edges half a pixel outside their centres, where imshow puts the pixels
+        expected = [((x0 - .5, y0 - .5), x1 - x0, y1 - y0, to_rgba(f'C{vocab.index(name)}')) for (x0, y0, x1, y1), name in zip(pixel_boxes, names)]
+        assert [(p.get_xy(), p.get_width(), p.get_height(), p.get_edgecolor()) for p in ax.patches] == pytest.approx(expected)
+        assert [t.get_text() for t in ax.texts] == names  # no weight: Cutout weighs no box
+        assert [t.get_position() for t in ax.texts] == pytest.approx([xy for xy, *_ in expected])
+        drawn += len(names)
+    assert drawn > 3
+
+def test_box_labels_are_drawn_as_the_callbacks_page_shows_them(figures):
+    """Each real box a 2-px outline, not filled, in its class's colour (matplotlib's cycle C0-C9, so class 12 is C2), with its label
+    and weight in bold 8 pt from its top-left corner; both outlined 3 px in black to read on any image."""
+    fig, ax = plt.subplots()
+    boxes = torch.tensor([points_8(0, 0, 8, 8), points_8(1, 2, 5, 6), points_8(4, 4, 8, 8)])
+    _show_boxes(boxes, torch.tensor([0, 12, 3]), torch.tensor([0., .25, .75]), (8, 8), None, ax)
+    assert [(p.get_xy(), p.get_width(), p.get_height()) for p in ax.patches] == [((1.5, .5), 4., 4.), ((3.5, 3.5), 4., 4.)]
+    assert [t.get_text() for t in ax.texts] == ['12 0.25', '3 0.75'] and [t.get_position() for t in ax.texts] == [(1.5, .5), (3.5, 3.5)]
+    for artist, colour in zip([*ax.patches, *ax.texts], ['C2', 'C3'] * 2):
+        strokes = [effect._gc for effect in artist.get_path_effects() if hasattr(effect, '_gc')]  # a Stroke keeps its settings there
+        assert [(s['linewidth'], to_rgba(s['foreground'])) for s in strokes] == [(3, to_rgba('black'))]
+        assert to_rgba(artist.get_edgecolor() if artist in ax.patches else artist.get_color()) == to_rgba(colour)
+    assert all(not p.get_fill() and p.get_linewidth() == 2 for p in ax.patches)
+    assert all((t.get_fontsize(), t.get_weight(), t.get_verticalalignment()) == (8, 'bold', 'top') for t in ax.texts)
+    fig.canvas.draw()  # every setting is one matplotlib can draw
+
+def mask_learner_for_show(masks, vocab=None):
+    "Random images (so that a mix tells its partner and lam) with `masks`, unshuffled; `vocab` the mask codes' names, if given."
+    images = torch.rand(len(masks), 3, *masks.shape[-2:], generator=torch.Generator().manual_seed(1))
+    items = [(TensorImage(x), TensorMask(m)) for x, m in zip(images, masks)]
+    dls = DataLoaders.from_dsets(items, items, bs=4, device='cpu', num_workers=0, shuffle=False)
+    if vocab is not None: dls.vocab = vocab
+    return Learner(dls, nn.Conv2d(3, 4, 3, padding=1), loss_func=CrossEntropyLossFlat(axis=1)), images[:4]
+
+def mixup_partner_and_lam(shown, raw, i) -> tuple:
+    "From the pixels alone: the one j != i and lam with shown[i] = lam * raw[i] + (1 - lam) * raw[j]."
+    fits = []
+    for j in range(len(raw)):
+        if j == i: continue
+        direction, offset = (raw[i] - raw[j]).double(), (shown[i] - raw[j]).double()
+        lam = ((offset * direction).sum() / (direction * direction).sum()).item()
+        if (offset - lam * direction).abs().max() < 1e-5: fits.append((j, lam))
+    assert len(fits) == 1, fits
+    return fits[0]
+
+@pytest.mark.parametrize('vocab', [None, ['void', 'road', 'car', 'tree', 'sky', 'sign']], ids=['no vocab', 'six codes'])
+def test_show_mix_batch_draws_masks_on_one_colour_scale_and_titles_them_with_lam(vocab, figures):
+    """Codes 1 to 3 only (no 0 in any mask): the scale starts at code 0 all the same, and ends at the number of codes (the vocab's,
+    else the largest code shown + 1), the same for every image of the grid."""
+    masks = torch.randint(1, 4, (8, 6, 10), generator=torch.Generator().manual_seed(0))
+    learn, raw = mask_learner_for_show(masks, vocab)
+    axs = show_mix_batch(learn, MixUp(alpha=2.), max_n=4)  # lam mostly away from 1, where the partner could not be told
+    shown = torch.stack([torch.from_numpy(np.asarray(ax.get_images()[0].get_array())).permute(2, 0, 1) for ax in axs])
+    n_codes = len(vocab) if vocab else int(masks[:4].max()) + 1  # MixUp leaves masks as they are
+    for i, ax in enumerate(axs):
+        image, mask = ax.get_images()
+        assert mask.get_clim() == (0, n_codes) and torch.equal(torch.as_tensor(np.asarray(mask.get_array())), masks[i])
+        partner, lam = mixup_partner_and_lam(shown, raw, i)
+        assert re.fullmatch(rf"own image (\d\.\d\d) / #{partner}'s (\d\.\d\d)", ax.get_title())
+        shown_lam, shown_partner_weight = map(float, re.findall(r'\d\.\d\d', ax.get_title()))
+        assert abs(shown_lam - lam) <= .005 + 1e-6 and abs(shown_partner_weight - (1 - lam)) <= .005 + 1e-6
+    assert [ax.get_title() for ax in show_mix_batch(learn, Cutout(), max_n=4)] == [''] * 4  # no label, no partner: nothing to say
+
+def test_show_mix_batch_draws_the_first_map_of_a_mask_of_several(figures):
+    masks = torch.rand(8, 2, 6, 10, generator=torch.Generator().manual_seed(0)) * 2.5  # two soft maps per image, values up to 2.5
+    learn, _ = mask_learner_for_show(masks)
+    for i, ax in enumerate(show_mix_batch(learn, MixUp(), max_n=4)):
+        _, mask = ax.get_images()
+        assert torch.equal(torch.as_tensor(np.asarray(mask.get_array())), masks[i, 0]) and mask.get_clim() == (0, int(masks[:4].max()) + 1)
+
+def test_show_mix_batch_uses_the_learner_s_callback_and_lays_out_its_grid(figures):
+    learn = make_learner(make_dls(bs=16, num_workers=0, shuffle=False), cbs=CutMix())
+    axs = show_mix_batch(learn)  # the callback in learn.cbs; by default 8 images (of 16) in rows of 4, fastai's 3 inches each
+    assert len(axs) == 8 and {ax.get_subplotspec().get_geometry()[:2] for ax in axs} == {(2, 4)}
+    assert tuple(axs[0].figure.get_size_inches()) == (12., 6.)
+    titles = lambda axs: [ax.get_title() for ax in axs]
+    assert titles(axs) == titles(show_mix_batch(learn, seed=0)) != titles(show_mix_batch(learn, seed=1))  # the default seed is 0
+    axs = show_mix_batch(learn, ncols=2)
+    assert {ax.get_subplotspec().get_geometry()[:2] for ax in axs} == {(4, 2)} and tuple(axs[0].figure.get_size_inches()) == (6., 12.)
+    assert tuple(show_mix_batch(learn, max_n=3, figsize=(5, 4))[0].figure.get_size_inches()) == (5., 4.)
+    with pytest.raises(ValueError, match=r"^show_mix_batch needs a MixAugmentation callback: pass cb=, or add one to the Learner$"):
+        show_mix_batch(make_learner(make_dls(num_workers=0)))
+
+def test_show_mix_batch_titles_each_image_with_its_first_label_and_shows_targets_of_no_kind(figures):
+    "Two labels per image and a target of no kind (Cutout ignores it, and so does the picture); no vocab: the label's number."
+    g = torch.Generator().manual_seed(0)
+    images, first, extra = torch.rand(8, 3, 8, 8, generator=g), torch.tensor([2, 0, 3, 1, 2, 2, 0, 1]), torch.rand(8, 2, 5, generator=g)
+    items = [(TensorImage(x), TensorCategory(a), TensorCategory((a + 1) % 4), e) for x, a, e in zip(images, first, extra)]
+    learn = Learner(DataLoaders.from_dsets(items, items, bs=4, device="cpu", num_workers=0, shuffle=False), nn.Conv2d(3, 4, 3), loss_func=F.cross_entropy)
+    assert [ax.get_title() for ax in show_mix_batch(learn, Cutout(), max_n=4)] == ['2', '0', '3', '1']
+    # one-hot labels, with a vocab: the label as it is (the vocab names one class, not a row of scores)
+    one_hot = F.one_hot(first, 4).float()
+    items = [(TensorImage(x), y) for x, y in zip(images, one_hot)]
+    dls = DataLoaders.from_dsets(items, items, bs=4, device='cpu', num_workers=0, shuffle=False)
+    dls.vocab = ['red', 'green', 'blue', 'yellow']
+    titles = [ax.get_title() for ax in show_mix_batch(Learner(dls, nn.Conv2d(3, 4, 3), loss_func=F.cross_entropy), Cutout(), max_n=4)]
+    assert titles == ['[0.0, 0.0, 1.0, 0.0]', '[1.0, 0.0, 0.0, 0.0]', '[0.0, 0.0, 0.0, 1.0]', '[0.0, 1.0, 0.0, 0.0]']
+
+# --- survivors of `make mutants`: seeds, fills, what a loss can take -------------------------------------------------------------
+from mixaug_fastai.core import torch_seed, make_generator, erase_
+from mixaug_fastai.callbacks import takes_targets
+
+def test_an_unseeded_callback_starts_from_a_seed_of_62_bits():
+    "Drawn from torch's global generator (fastai's `set_seed`) over 2**62 values: 20 global seeds give 20 seeds, not a few of a small set."
+    seeds = []
+    for global_seed in range(20):
+        torch.manual_seed(global_seed)
+        seeds.append(torch_seed())
+    assert len(set(seeds)) == 20 and min(seeds) >= 0 and max(seeds) >= 2**40
+
+def test_each_noise_batch_gets_its_own_seed_of_62_bits():
+    "Cutout's noise is seeded per batch from the callback's generator, from 2**62 values: batches never share a noise pattern in practice."
+    cb, generator = Cutout(fill='noise'), make_generator(0)
+    seeds = [cb.draw_batch(torch.Size([2, 3, 8, 8]), generator).noise_seed for _ in range(20)]
+    assert len(set(seeds)) == 20 and min(seeds) >= 0 and max(seeds) >= 2**40
+
+def with_hole(images, values):
+    "`images` (one sample) with rows 1-2 and columns 2-4 set to one value per channel, out of place."
+    out = images.clone()
+    for channel, value in enumerate(values): out[0, channel, 1:3, 2:5] = value
+    return out
+
+def test_erase_fills_holes_with_the_fill_it_is_given():
+    hole = torch.tensor([[[1, 2, 3, 5]]])
+    small = torch.rand(1, 3, 6, 8, dtype=torch.float64)  # few pixels: erased by batch-wide operations
+    assert torch.equal(erase_(small.clone(), hole), with_hole(small, [0.] * 3))  # the default fill is 0
+    assert torch.equal(erase_(small.clone(), hole, 1.), with_hole(small, [1.] * 3))
+    assert torch.equal(erase_(small.clone(), hole, (.1, .2, .3)), with_hole(small, [.1, .2, .3]))  # float64 fills, not float32 ones widened
+    large = torch.rand(1, 3, 96, 96)  # 27,648 values per sample: erased hole by hole
+    assert torch.equal(erase_(large.clone(), hole, (.1, .2, .3)), with_hole(large, [.1, .2, .3]))
+
+def test_takes_targets_reads_a_loss_module_s_forward_and_trusts_a_loss_it_cannot_read():
+    assert takes_targets(nn.CrossEntropyLoss(), 1) and not takes_targets(nn.CrossEntropyLoss(), 2)  # forward(input, target)
+    assert takes_targets(torch._C._nn.cross_entropy_loss, 3)  # a C function has no signature to read: not refused for it
+
+@pytest.mark.parametrize('switch_prob', [0., .5, 1.])
+def test_mixup_cutmix_asks_for_per_sample_weighing_only_if_it_can_draw_cutmix(switch_prob):
+    "MixUp with one lam weighs the loss as it comes; CutMix with a box per sample weighs it per sample: only that needs `reduction`."
+    learn = quick_learner(loss_func=lambda pred, y: F.cross_entropy(pred, y))
+    forward_passes = []
+    learn.model.register_forward_hook(lambda *_: forward_passes.append(1))
+    cb = MixUpCutMix(switch_prob=switch_prob, mixup_per_sample=False, cutmix_per_sample=True, seed=0)
+    with learn.no_bar(), learn.no_logging():
+        if switch_prob == 0: learn.fit(1, 1e-3, cbs=cb); assert forward_passes; return
+        with pytest.raises(TypeError, match="cannot weigh two labels' losses per sample"): learn.fit(1, 1e-3, cbs=cb)
+    assert not forward_passes  # refused on the first batch, before the model saw it
+
+# --- survivors of `make mutants`: what Cutout and the box check accept, and how they say no ------------------------------------
+@pytest.mark.parametrize('fill', [(), [], ['grey'], (1., 'x'), [float('nan'), 0., 0.], (0., float('inf'))])
+def test_cutout_refuses_a_fill_sequence_that_is_empty_or_not_all_finite_numbers(fill):
+    with pytest.raises(ValueError, match='^fill must be'): Cutout(fill=fill)
+
+def test_cutout_takes_a_fill_of_one_value_for_one_channel_and_names_a_fill_of_the_wrong_length():
+    images = torch.rand(4, 1, 6, 6)
+    Cutout(fill=(.5,)).check_batch(images, [])  # one channel, one value
+    with pytest.raises(ValueError, match=r"^fill must be one value per channel \(1 channels\); got fill=\(0\.0, 0\.0\)$"):
+        Cutout(fill=(0., 0.)).check_batch(images, [])
+
+def test_cutout_names_itself_when_the_images_are_not_floats():
+    with pytest.raises(TypeError, match='^Cutout needs a floating-point image batch'):
+        Cutout().check_batch(torch.zeros(4, 3, 6, 6, dtype=torch.uint8), [])
+
+def test_cutout_says_which_targets_a_batch_has_when_mask_fill_finds_no_mask():
+    with pytest.raises(ValueError, match=r"^mask_fill must be None for a batch with no mask among its targets "
+                                         r"\(got \['\(4,\) torch.int64', '\(4, 2\) torch.float32'\]\); got mask_fill=0.0$"):
+        Cutout(mask_fill=0).check_batch(torch.rand(4, 3, 6, 6), [torch.zeros(4, dtype=torch.long), torch.zeros(4, 2)])
+
+def test_boxes_without_labels_are_refused_with_the_shape_their_labels_need():
+    from mixaug_fastai.core import target_groups
+    with pytest.raises(TypeError, match=r"^boxes of shape \(4, 3, 4\) need their labels right after them, class indices of shape \(4, 3\) "):
+        target_groups([torch.zeros(4, 3, 4)], (4, 3, 8, 8))
