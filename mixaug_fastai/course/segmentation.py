@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 import fastai, timm
+from PIL import Image
 import fastai.callback.schedule, fastai.callback.progress, fastai.callback.fp16  # they add fine_tune, no_bar and to_fp16 to Learner
 from fastai.torch_core import default_device, set_seed
 from fastcore.imports import in_notebook
@@ -21,15 +22,16 @@ from ..core import require
 from ..callbacks import MixUp, CutMix, Cutout
 from .data import portable_path
 from .camvid import (StreetScenes, VOID, LITE0_ARCH, SYNTHETIC_SCENES_NOTE, find_scenes, scene_dls, unet_lite0_learner,
-                                         segmentation_metrics, class_iou, show_mask, code_colormap)
+                                         segmentation_metrics, class_iou, show_mask, code_colormap, label_path)
 from .tutorial import (EpochLog, device_description, loss_figure, plus_minus, checked_option, device_option,
                                            results_folder_option, settings_with_options, run_course_command, RUNS_FOLDER)
 
 # %% auto #0
 __all__ = ['METHODS', 'CPU_METHODS', 'method_callbacks', 'SegmentationSettings', 'default_settings', 'Run', 'train_once',
            'predict_codes', 'train_and_predict', 'final_epochs', 'summarise', 'Examples', 'example_batch',
-           'run_comparison', 'class_iou_table', 'results_markdown', 'metrics_figure', 'class_iou_figure',
-           'predictions_figure', 'write_results', 'segmentation_parser', 'parse_args', 'settings_from_args', 'main']
+           'run_comparison', 'validation_pixel_shares', 'class_iou_table', 'results_markdown', 'metrics_figure',
+           'class_iou_figure', 'predictions_figure', 'write_results', 'segmentation_parser', 'parse_args',
+           'settings_from_args', 'main']
 
 # %% ../../nbs/course/08_segmentation_tutorial.ipynb #a39bf519
 METHODS = ('none', 'CutMix', 'MixUp', 'Cutout', 'Cutout mask_fill=Void')
@@ -179,6 +181,12 @@ def run_comparison(settings:SegmentationSettings, scenes:StreetScenes,
 # %% ../../nbs/course/08_segmentation_tutorial.ipynb #72efa9f7
 def _synthetic_mark(scenes:StreetScenes) -> str: return ' (SYNTHETIC data)' if scenes.synthetic else ''
 
+def validation_pixel_shares(scenes:StreetScenes) -> pd.Series:
+    "Each class's share of the validation pixels that the metrics count (Void left out), from the label files: which classes a reading can expect the network to learn."
+    counts = sum(np.bincount(np.asarray(Image.open(label_path(photo))).ravel(), minlength=len(scenes.codes)) for photo in scenes.valid)
+    counted = pd.Series(counts, index=list(scenes.codes)).drop(VOID)
+    return counted / counted.sum()
+
 def class_iou_table(runs:pd.DataFrame) -> pd.DataFrame:
     "Per method (rows, in the order of the runs) and class (columns): the mean IoU over seeds."
     columns = [c for c in runs.columns if c.startswith('iou_')]
@@ -225,7 +233,7 @@ def metrics_figure(runs:pd.DataFrame, scenes:StreetScenes) -> plt.Figure:
     return fig
 
 def class_iou_figure(runs:pd.DataFrame, scenes:StreetScenes) -> plt.Figure:
-    "IoU per class, one bar per method (mean over seeds, ± std), with each class's share of the validation pixels under its name."
+    "IoU per class, one bar per method (mean over seeds, ± std), the classes in code order."
     columns = [c for c in runs.columns if c.startswith('iou_')]
     by_method = runs.groupby('method', sort=False)[columns]
     mean, std = by_method.mean(), by_method.std().fillna(0)
