@@ -227,6 +227,25 @@ def test_cutmix_keeps_a_box_that_shows_exactly_the_smallest_share_and_drops_one_
     # the same box with a 18 x 18 region: 76 pixels (19%) show, it stays whole
     assert own_boxes_after_cutmix((5, 5, 23, 23), (4, 4, 24, 24)) == [(1, points_32(4, 4, 24, 24))]
 
+def test_cutmix_keeps_boxes_exactly_at_its_thresholds_with_their_slack():
+    """The thresholds are BOX_MIN_SIDE - ROUNDING pixels a side and BOX_MIN_VISIBLE - ROUNDING of a box's area, compared in the boxes'
+    float32 and kept when equal: a box exactly at either stays."""
+    from mixaug_fastai.core import BOX_MIN_SIDE, BOX_MIN_VISIBLE, ROUNDING
+    side = torch.tensor(BOX_MIN_SIDE - ROUNDING, dtype=torch.float32).item() / 16  # pixels to [-1, 1] units of a 32-px image: exact
+    # an own box that side wide, far from the region pasted in the top-left corner
+    boxes, labels = torch.zeros(2, 1, 4), torch.tensor([[1], [0]])
+    boxes[0, 0] = torch.tensor([0., -1., side, 0.])
+    kept, kept_labels = cutmix_box_targets(boxes, labels, torch.tensor([1, 0]), torch.tensor([[0, 0, 2, 2]]), 32, 32)
+    assert kept_labels[0].tolist() == [1, 0] and kept[0, 0].tolist() == boxes[0, 0].tolist()
+    # a partner's box of area 1.2512512 (in [-1, 1] units) of which the region (columns 0-1) takes 0.125: in float32,
+    # (BOX_MIN_VISIBLE - ROUNDING) * 1.2512512 is 0.125 exactly (found by a search over float32 areas)
+    area = 1.251251220703125
+    assert (torch.tensor(area) * (BOX_MIN_VISIBLE - ROUNDING)).item() == .125
+    boxes, labels = torch.zeros(2, 1, 4), torch.tensor([[0], [2]])
+    boxes[1, 0] = torch.tensor([-1., -1., area - 1, 0.])
+    kept, kept_labels = cutmix_box_targets(boxes, labels, torch.tensor([1, 0]), torch.tensor([[0, 0, 32, 2]]), 32, 32)
+    assert kept_labels[0].tolist() == [2, 0] and kept[0, 0].tolist() == [-1., -1., -.875, 0.]
+
 def test_mixup_weighs_float64_boxes_with_lam_in_float64():
     "A float64 model's boxes: each weight is lam and 1 - lam in float64, not a float32 lam widened."
     boxes, labels = torch.rand(2, 3, 4, dtype=torch.float64), torch.tensor([[1, 2, 0], [3, 0, 0]])
