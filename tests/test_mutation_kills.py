@@ -470,3 +470,13 @@ def test_boxes_without_labels_are_refused_with_the_shape_their_labels_need():
     from mixaug_fastai.core import target_groups
     with pytest.raises(TypeError, match=r"^boxes of shape \(4, 3, 4\) need their labels right after them, class indices of shape \(4, 3\) "):
         target_groups([torch.zeros(4, 3, 4)], (4, 3, 8, 8))
+
+def test_one_large_box_is_pasted_sample_by_sample_from_each_partner():
+    "A box of more values per sample than BATCH_WIDE_BELOW is pasted by a loop over samples: each image gets its partner's pixels there."
+    from mixaug_fastai.core import paste_, BATCH_WIDE_BELOW
+    images, perm = torch.rand(3, 3, 96, 96), torch.tensor([1, 2, 0])
+    box = torch.tensor([[4, 8, 90, 94]])  # 3 x 86 x 86 values per sample
+    assert 3 * 86 * 86 >= BATCH_WIDE_BELOW
+    expected = images.clone()
+    for i, partner in enumerate(perm.tolist()): expected[i, :, 4:90, 8:94] = images[partner, :, 4:90, 8:94]
+    assert torch.equal(paste_(images.clone(), perm, box), expected)
