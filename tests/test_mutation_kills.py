@@ -480,3 +480,12 @@ def test_one_large_box_is_pasted_sample_by_sample_from_each_partner():
     expected = images.clone()
     for i, partner in enumerate(perm.tolist()): expected[i, :, 4:90, 8:94] = images[partner, :, 4:90, 8:94]
     assert torch.equal(paste_(images.clone(), perm, box), expected)
+
+def test_class_code_masks_take_their_partners_boxes_in_place():
+    "Masks of class codes (integers) take a selection, not a lerp, and in place like images: the tensor given is the tensor changed."
+    from mixaug_fastai.core import paste_
+    masks, perm = torch.arange(3 * 6 * 8).view(3, 1, 6, 8), torch.tensor([2, 0, 1])
+    boxes = torch.tensor([[0, 0, 2, 3], [1, 2, 6, 8], [3, 3, 4, 4]])  # one box per sample
+    expected = masks.clone()
+    for i, (partner, (t, l, b, r)) in enumerate(zip(perm.tolist(), boxes.tolist())): expected[i, :, t:b, l:r] = masks[partner, :, t:b, l:r]
+    assert paste_(masks, perm, boxes) is masks and torch.equal(masks, expected)
