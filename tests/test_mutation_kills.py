@@ -389,6 +389,9 @@ def test_show_mix_batch_titles_each_image_with_its_first_label_and_shows_targets
     items = [(TensorImage(x), TensorCategory(a), TensorCategory((a + 1) % 4), e) for x, a, e in zip(images, first, extra)]
     learn = Learner(DataLoaders.from_dsets(items, items, bs=4, device="cpu", num_workers=0, shuffle=False), nn.Conv2d(3, 4, 3), loss_func=F.cross_entropy)
     assert [ax.get_title() for ax in show_mix_batch(learn, Cutout(), max_n=4)] == ['2', '0', '3', '1']
+    items = [item[:3] for item in items]  # the two labels alone: still the first one's
+    learn = Learner(DataLoaders.from_dsets(items, items, bs=4, device="cpu", num_workers=0, shuffle=False), nn.Conv2d(3, 4, 3), loss_func=F.cross_entropy)
+    assert [ax.get_title() for ax in show_mix_batch(learn, Cutout(), max_n=4)] == ['2', '0', '3', '1']
     # one-hot labels, with a vocab: the label as it is (the vocab names one class, not a row of scores)
     one_hot = F.one_hot(first, 4).float()
     items = [(TensorImage(x), y) for x, y in zip(images, one_hot)]
