@@ -14,7 +14,8 @@ from mixaug_fastai.course import camvid
 from mixaug_fastai.course.camvid import (SCENE_CODES, SYNTHETIC_SCENES_NOTE, VOID, confusion_matrix, class_iou, mean_iou, pixel_accuracy,
                                          segmentation_metrics, make_synthetic_scenes, open_scenes, find_scenes, scene_dls, label_path)
 from mixaug_fastai.course.segmentation import (METHODS, CPU_METHODS, Examples, SegmentationSettings, method_callbacks, parse_args, settings_from_args,
-                                               write_results, summarise, final_epochs, main, default_settings, run_comparison)
+                                               write_results, summarise, final_epochs, main, default_settings, run_comparison,
+                                               validation_pixel_shares)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -207,6 +208,5 @@ def test_the_published_cpu_run_has_learnt_the_scene():
 def test_the_classes_the_floor_names_are_those_above_5_percent_of_the_pixels():
     shared = camvid.shared_camvid_path()
     if not shared.exists(): pytest.skip(f"the shared CamVid subset is absent ({shared}): the floor's class list is checked where it is present (CI)")
-    from mixaug_fastai.course.segmentation import validation_pixel_shares
     shares = validation_pixel_shares(open_scenes(shared))
     assert set(shares[shares > .05].index) == CLASSES_ABOVE_5_PERCENT, shares
