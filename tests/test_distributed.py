@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest, torch
 import torch.distributed as dist
 from test_precision import CALLBACK_NAMES
+from ddp_worker import running_thread_name, PF_EXITING
 
 WORKER = Path(__file__).with_name('ddp_worker.py')
 TIMEOUT_S = 240  # about 30 s on two busy cores; a hung rank is killed well before CI's budget
@@ -141,3 +142,17 @@ def test_a_hung_run_is_killed_with_all_its_processes(tmp_path):
         assert other_run.poll() is None  # left alone: had it been signalled, it would have ended before kill_everything returned
         for pidfd in pidfds: os.close(pidfd)
     finally: other_run.kill(); other_run.wait()
+
+def fake_task(tmp_path:Path, name:str, state:str, flags:int) -> Path:
+    "A /proc/<pid>/task/<tid> directory holding only a stat line with this name, state and flags (fields as proc(5) gives them)."
+    task = tmp_path / name.replace('/', '_')
+    task.mkdir()
+    (task / 'stat').write_text(f"4242 ({name}) {state} 4000 4000 4000 0 -1 {flags} 15 0 0 0 0 0\n")
+    return task
+
+@pytest.mark.parametrize('name', ['gloo_tcp_loop', 'a (b) c'])  # comm may hold spaces and parentheses: stat is split after the last ')'
+def test_a_thread_counts_until_it_begins_to_exit(tmp_path, name):
+    "pthread_join can return while the joined thread is still listed in /proc, in do_exit with PF_EXITING set: it is not counted."
+    assert running_thread_name(fake_task(tmp_path, name, 'S', 0x400040)) == name
+    assert running_thread_name(fake_task(tmp_path, name + '2', 'R', 0x400040 | PF_EXITING)) is None
+    assert running_thread_name(tmp_path / 'gone') is None  # unlisted between the directory listing and the read
