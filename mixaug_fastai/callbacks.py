@@ -311,7 +311,7 @@ class Cutout(MixAugmentation):
         kinds = {kind for kind, _ in groups}
         for name, value, kind in (('mask_fill', self.mask_fill, 'mask'), ('drop_erased_boxes', self.drop_erased_boxes, 'boxes')):
             if value is not None and kind not in kinds:  # the targets' description is built only for the error: this check runs on every batch
-                shapes = [f"{tuple(t.shape)} {t.dtype}" if isinstance(t, Tensor) else type(t).__name__ for t in targets]
+                shapes = [f"{tuple(t.shape)} {t.dtype}" for t in targets]  # all tensors: target_groups refused anything else
                 require(False, name, value, f"None for a batch with no {kind} among its targets (got {shapes})")
         for kind, tensors in groups:
             if kind == 'mask' and not tensors[0].is_floating_point():
