@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 import fastai, timm, torchvision
 import fastai.callback.schedule, fastai.callback.progress, fastai.callback.fp16  # they add fine_tune, no_bar and to_fp16 to Learner
+from fastai.callback.core import Callback, CancelValidException
 from fastai.torch_core import default_device, set_seed
 from fastcore.imports import in_notebook
 from ..core import require
@@ -21,14 +22,14 @@ from ..callbacks import MixUp, CutMix, Cutout
 from .coco import BoxPhotos, SYNTHETIC_BOXES_NOTE, find_boxes, box_dls
 from .detector import (ConstantWeightLoss, detector_learner, predict_boxes, show_boxes, truth_for_evaluation)
 from .pretrained import LITE0_ARCH
-from .tutorial import (EpochLog, device_description, loss_figure, plus_minus, checked_option, device_option,
+from .tutorial import (EpochLog, in_jobs, device_description, loss_figure, plus_minus, checked_option, device_option,
                                            results_folder_option, settings_with_options, run_course_command, RUNS_FOLDER)
 
 # %% auto #0
-__all__ = ['METHODS', 'COCO_CREDIT', 'MethodSetup', 'method_setup', 'DetectionSettings', 'default_settings', 'train_once',
-           'final_epochs', 'summarise', 'Examples', 'example_batch', 'run_comparison', 'results_markdown',
-           'metrics_figure', 'predictions_figure', 'write_results', 'detection_parser', 'parse_args',
-           'settings_from_args', 'main']
+__all__ = ['METHODS', 'COCO_CREDIT', 'MethodSetup', 'method_setup', 'DetectionSettings', 'default_settings', 'ValidateEvery',
+           'train_once', 'final_epochs', 'summarise', 'Examples', 'example_batch', 'train_and_predict',
+           'run_comparison', 'results_markdown', 'metrics_figure', 'predictions_figure', 'write_results',
+           'detection_parser', 'parse_args', 'settings_from_args', 'main']
 
 # %% ../../nbs/course/12_detection_tutorial.ipynb #34783724
 METHODS = ('none', 'MixUp', 'MixUp normaliser=count', 'MixUp 0.5 constant', 'CutMix', 'Cutout')
@@ -54,13 +55,15 @@ def method_setup(method:str, seed:int) -> MethodSetup:
 class DetectionSettings:
     "Everything a comparison depends on; saved as settings.json beside the results."
     size:int = 224 # side of the square images, in pixels
-    epochs:int = 8 # epochs of the whole network, after the frozen ones (fastai's fine_tune)
+    epochs:int = 24 # epochs of the whole network, after the frozen ones (fastai's fine_tune)
     freeze_epochs:int = 1 # epochs training the pyramid and head with the encoder frozen
-    lr:float = 2e-3 # base learning rate of fine_tune
-    lr_mult:float = 100 # fine_tune's ratio of the new layers' learning rate to the encoder's (fastai: 100)
+    lr:float = 4e-3 # base learning rate of fine_tune
+    lr_mult:float = 30 # fine_tune's ratio of the new layers' learning rate to the encoder's (fastai: 100, which leaves a detector's encoder nearly still)
     bs:int = 4 # batch size (4: twice the steps of 8 for the same compute, on 61 photos)
     channels:int = 64 # width of the feature pyramid and the head
     head_convs:int = 2 # convolutions in each head branch (FCOS: 4)
+    freeze_bn:bool = True # keep the encoder's batch norms at ImageNet's statistics and affine parameters
+    valid_every:int = 1 # evaluate after every this many epochs of each fit, and after its last; on 128 photos an evaluation costs over half a training epoch
     all_train_photos:bool = False # train on every training photo; False: only those with a box of the class (61 of coco128's 128), half the time an epoch
     seeds:tuple = (0, 1, 2) # training seeds: one run per method and seed
     methods:tuple = ('none', 'MixUp', 'MixUp 0.5 constant', 'CutMix', 'Cutout') # the methods compared
@@ -69,30 +72,39 @@ class DetectionSettings:
     device:str = 'cpu' # where to train
     fp16:bool = False # mixed precision (on a GPU)
     threads:int|None = None # torch's CPU threads (None: torch's default); 1 on a CPU shared with other work, where waiting threads spin
+    jobs:int = 1 # training runs at once, each in a process of its own with `threads` threads: on a CPU, 2 jobs of 1 thread use 2 cores better than 1 job of 2
 
 def default_settings(device=None, # None: fastai's default_device(), the GPU when there is one
                      quick:bool=False, # the CI check: every method, one seed, a few small images, 1 + 1 epochs, one CPU thread
                     ) -> DetectionSettings:
-    "The settings for `device`: GPU 320 px, 1 + 24 epochs, FCOS's 4-convolution head, every method, 5 seeds, mixed precision; CPU 224 px, batch size 4, 1 + 8 epochs, 2-convolution head, 5 methods, 3 seeds."
+    "The settings for `device`: GPU 320 px, 1 + 24 epochs, FCOS's 4-convolution head, every method, 5 seeds, mixed precision; CPU 224 px, batch size 4, 1 + 24 epochs evaluated every 4th, 2-convolution head, 5 methods, 3 seeds, 2 runs at once of one thread each."
     device = torch.device(device or default_device()).type
     on_gpu = device == 'cuda'
     if quick: return DetectionSettings(size=64, epochs=1, bs=4, seeds=(0,), methods=METHODS, train_images=8, valid_images=4, device=device, fp16=on_gpu,
                                        threads=None if on_gpu else 1)  # in CI beside other notebooks: one thread each
     if on_gpu: return DetectionSettings(size=320, epochs=24, bs=16, head_convs=4, seeds=(0, 1, 2, 3, 4), methods=METHODS, device=device, fp16=True)
-    return DetectionSettings(device=device)
+    return DetectionSettings(valid_every=4, device=device, threads=1, jobs=2)  # 2 runs at once of 1 thread each: both cores busy
 
 # %% ../../nbs/course/12_detection_tutorial.ipynb #b15d3965
+class ValidateEvery(Callback):
+    "Skip the validation of each epoch of a fit but every `every`-th and the last: the epochs in between record only their training loss."
+    def __init__(self, every:int):
+        require(isinstance(every, int) and every >= 1, 'every', every, 'an int >= 1')
+        self.every = every
+    def before_validate(self):
+        if (self.epoch + 1) % self.every and self.epoch + 1 < self.n_epoch: raise CancelValidException()
+
 def train_once(photos:BoxPhotos, method:str, seed:int, settings:DetectionSettings, progress:bool=False) -> tuple:
     "Train the Lite0 FCOS on `photos` with `method` and training `seed` as `settings` say; (one dict per epoch, the trained learner)."
     set_seed(seed, reproducible=True)
     setup = method_setup(method, seed)
     photos = photos if settings.all_train_photos else photos.with_boxes()
     dls = box_dls(photos.subset(settings.train_images, settings.valid_images), settings.size, settings.bs, device=settings.device)
-    learn = detector_learner(dls, settings.channels, settings.head_convs, setup.normaliser, loss_rule=setup.loss_rule)
+    learn = detector_learner(dls, settings.channels, settings.head_convs, setup.normaliser, loss_rule=setup.loss_rule, freeze_bn=settings.freeze_bn)
     if settings.fp16: learn.to_fp16()
     log = EpochLog()
     with (nullcontext() if progress else learn.no_bar()), (nullcontext() if progress else learn.no_logging()):
-        learn.fine_tune(settings.epochs, settings.lr, freeze_epochs=settings.freeze_epochs, lr_mult=settings.lr_mult, cbs=[log, *setup.callbacks])
+        learn.fine_tune(settings.epochs, settings.lr, freeze_epochs=settings.freeze_epochs, lr_mult=settings.lr_mult, cbs=[log, ValidateEvery(settings.valid_every), *setup.callbacks])
     return [dict(method=method, seed=seed, **row) for row in log.rows], learn
 
 # %% ../../nbs/course/12_detection_tutorial.ipynb #959e28d4
@@ -127,6 +139,15 @@ def example_batch(learn, photos:BoxPhotos, n:int) -> tuple:
     return images, torch.as_tensor(photos).permute(0, 2, 3, 1).float().cpu() / 255, [t['boxes'] for t in truth_for_evaluation(boxes, labels, *size)]
 
 # %% ../../nbs/course/12_detection_tutorial.ipynb #e45af1ba
+def train_and_predict(photos:BoxPhotos, method:str, seed:int, settings:DetectionSettings, n_examples:int=0, progress:bool=False) -> tuple:
+    """`train_once`, then what a comparison keeps of it: (its epoch rows, and for `n_examples` > 0 the shown validation photos,
+    their true boxes and the detections, else None). Small enough to come back from a worker process."""
+    if settings.threads: torch.set_num_threads(settings.threads)
+    rows, learn = train_once(photos, method, seed, settings, progress)
+    if not n_examples: return rows, None
+    images, shown, truth = example_batch(learn, photos, n_examples)
+    return rows, (shown, truth, predict_boxes(learn, images))
+
 def run_comparison(settings:DetectionSettings, photos:BoxPhotos,
                    out=None, # folder for results.md, the PNGs, runs.csv, epochs.csv and settings.json; None: write nothing
                    progress:bool=False, # fastai's progress bars and epoch tables
@@ -138,18 +159,18 @@ def run_comparison(settings:DetectionSettings, photos:BoxPhotos,
     print(f"Settings: {asdict(settings)}\nData: {photos.description}\nDevice: {device_description(settings.device)}")
     if photos.synthetic: print(SYNTHETIC_BOXES_NOTE)
     started, rows, examples = time.perf_counter(), [], None
-    for seed in settings.seeds:
-        for method in settings.methods:
-            epochs, learn = train_once(photos, method, seed, settings, progress)
-            rows += epochs
-            if seed == settings.seeds[0]:
-                images, shown, truth = example_batch(learn, photos, n_examples)
-                examples = examples or Examples(shown, truth, {})
-                examples.predictions[method] = predict_boxes(learn, images)
-            last = epochs[-1]
-            print(f"{method:24} seed {seed}: AP@0.5 {last['ap50']:.3f}, AP {last['ap']:.3f}  ({sum(r['seconds'] for r in epochs):.0f} s)", flush=True)
-            if out is not None:  # after every run: an interrupted comparison leaves the runs it finished
-                write_results(Path(out), settings, photos, pd.DataFrame(rows), final_epochs(pd.DataFrame(rows)), examples, time.perf_counter() - started, command)
+    planned = [(method, seed) for seed in settings.seeds for method in settings.methods]
+    arguments = [(photos, method, seed, settings, n_examples if seed == settings.seeds[0] else 0, progress and settings.jobs == 1) for method, seed in planned]
+    for (method, seed), (epochs, example) in zip(planned, in_jobs(train_and_predict, arguments, settings.jobs)):
+        rows += epochs
+        if example is not None:
+            shown, truth, found = example
+            examples = examples or Examples(shown, truth, {})
+            examples.predictions[method] = found
+        last = epochs[-1]
+        print(f"{method:24} seed {seed}: AP@0.5 {last['ap50']:.3f}, AP {last['ap']:.3f}  ({sum(r['seconds'] for r in epochs):.0f} s)", flush=True)
+        if out is not None:  # after every run: an interrupted comparison leaves the runs it finished
+            write_results(Path(out), settings, photos, pd.DataFrame(rows), final_epochs(pd.DataFrame(rows)), examples, time.perf_counter() - started, command)
     epochs, total_seconds = pd.DataFrame(rows), time.perf_counter() - started
     runs = final_epochs(epochs)
     print(f"Total: {len(runs)} runs in {total_seconds:.0f} s")
@@ -174,9 +195,11 @@ def results_markdown(runs:pd.DataFrame, settings:DetectionSettings, photos:BoxPh
                                             if settings.train_images or settings.valid_images else ''),
         f"- Trained on " + ("every training photo" if settings.all_train_photos else f"the {photos.count(photos.train)[1]} training photos with a {photos.target}")
         + f", evaluated on all {len(photos.valid)} validation photos",
-        f"- Device: {device_description(settings.device)}{', mixed precision' if settings.fp16 else ''}",
+        f"- Device: {device_description(settings.device)}{', mixed precision' if settings.fp16 else ''}" + (f"; {settings.jobs} runs at once" if settings.jobs > 1 else ''),
         f"- Training: torchvision FCOS over {LITE0_ARCH} (ImageNet weights) with a {settings.channels}-channel feature pyramid and {settings.head_convs}-convolution head branches, "
-        f"fastai fine_tune: {settings.freeze_epochs} frozen + {settings.epochs} epochs, base lr {settings.lr:g}, batch size {settings.bs}, {settings.size}×{settings.size} px",
+        f"fastai fine_tune: {settings.freeze_epochs} frozen + {settings.epochs} epochs, base lr {settings.lr:g}, the encoder's {settings.lr_mult:g} times lower, "
+        f"batch size {settings.bs}, {settings.size}×{settings.size} px, the encoder's batch norms {'frozen' if settings.freeze_bn else 'trained'}"
+        + (f"; evaluated every {settings.valid_every} epochs of each fit and after its last" if settings.valid_every > 1 else ''),
         f"- Seeds: {', '.join(map(str, settings.seeds))}; {len(runs)} of {len(settings.seeds) * len(settings.methods)} runs done; total time {total_seconds:.0f} s", '',
         f"| method | AP@0.5 ({photos.target}) | AP 0.5:0.95 ({photos.target}) | runs | s per epoch |", "|---|---|---|---|---|", *rows, '',
         "Validation set after the last epoch, COCO evaluation (pycocotools through torchmetrics): mean ± sample standard deviation over seeds.", ''])
@@ -239,11 +262,12 @@ def detection_parser() -> argparse.ArgumentParser:
     at_least = lambda n, what='': checked_option(int, f'an integer >= {n}{what}', lambda v: v >= n)
     for name, kind in (('size', at_least(32, ' (the encoder halves its input five times)')), ('epochs', at_least(1)),
                        ('freeze-epochs', at_least(1, ' (fine_tune trains the new layers first)')), ('bs', at_least(2, ' (mixing needs two images)')),
-                       ('channels', at_least(8)), ('head-convs', at_least(1)), ('train-images', at_least(2)), ('valid-images', at_least(1)), ('threads', at_least(1)),
+                       ('channels', at_least(8)), ('head-convs', at_least(1)), ('valid-every', at_least(1)), ('train-images', at_least(2)), ('valid-images', at_least(1)), ('threads', at_least(1)), ('jobs', at_least(1)),
                        ('lr', checked_option(float, 'a finite number > 0', lambda v: v > 0 and v != float('inf'))),
                        ('lr-mult', checked_option(float, 'a finite number >= 1', lambda v: v >= 1 and v != float('inf')))):
         parser.add_argument(f'--{name}', type=kind, help="default: the device's setting")
     parser.add_argument('--all-train-photos', action='store_const', const=True, help='train on every training photo, not only those with a box of the class')
+    parser.add_argument('--train-bn', dest='freeze_bn', action='store_const', const=False, help="train the encoder's batch norms (default: frozen)")
     parser.add_argument('--seeds', type=at_least(0), nargs='+', help='training seeds')
     parser.add_argument('--methods', nargs='+', choices=METHODS, help="methods to compare (default: the device's setting)")
     return parser

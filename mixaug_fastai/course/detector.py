@@ -28,14 +28,16 @@ __all__ = ['NORMALISERS', 'Lite0FPN', 'WeightedFCOSHead', 'FastaiFCOS', 'lite0_f
 
 # %% ../../nbs/course/11_detector.ipynb #fd0c40fc
 class Lite0FPN(nn.Module):
-    "The Lite0 encoder's features at strides 8, 16 and 32 under a feature pyramid of `channels` channels with two extra levels (strides 64, 128): FCOS's backbone."
-    def __init__(self, channels:int=64, pretrained:bool=True):
+    "The Lite0 encoder's features at strides 8, 16 and 32 under a feature pyramid of `channels` channels with two extra levels (strides 64, 128): FCOS's backbone; the encoder's batch norms frozen if `freeze_bn`."
+    def __init__(self, channels:int=64, pretrained:bool=True, freeze_bn:bool=True):
         super().__init__()
         quiet = logging.getLogger('timm')  # timm warns that the classifier's weights are left out: expected for features_only
         level, quiet.level = quiet.level, logging.ERROR
         try: self.body = timm.create_model(LITE0_ARCH, features_only=True, out_indices=(2, 3, 4), pretrained=pretrained,
                                            **(pretrained_kwargs(LITE0_ARCH) if pretrained else {}))
         finally: quiet.setLevel(level)
+        # batches of 4 to 16 photos estimate batch statistics poorly; detectors fine-tune with ImageNet's frozen (Detectron's FrozenBatchNorm)
+        if freeze_bn: self.body = timm.layers.freeze_batch_norm_2d(self.body)
         self.fpn = FeaturePyramidNetwork(self.body.feature_info.channels(), channels, extra_blocks=LastLevelP6P7(channels, channels))
         self.out_channels = channels  # what torchvision's FCOS asks of a backbone
 
@@ -100,12 +102,13 @@ def lite0_fcos(n_classes:int=1, # classes detected (not counting the background)
                head_convs:int=4, # convolutions in each head branch (FCOS: 4)
                normaliser:str='weight', # the loss's normaliser: 'weight' (summed weight of the foreground points) or 'count' (their number, the stock loss)
                pretrained:bool=True, # ImageNet weights for the encoder (offline)
+               freeze_bn:bool=True, # keep the encoder's batch norms at their ImageNet statistics and affine parameters
               ) -> FastaiFCOS:
     "FCOS over `Lite0FPN` with a `WeightedFCOSHead`, for a fastai Learner."
     anchors = AnchorGenerator(((8,), (16,), (32,), (64,), (128,)), ((1.,),) * 5)  # one point per position, sized as the strides (FCOS's default)
     head = WeightedFCOSHead(channels, 1, n_classes, num_convs=head_convs, normaliser=normaliser)
     # score_thresh 0.05 as FCOS's paper evaluates (torchvision's default, 0.2, cuts off most detections of a briefly trained model and with them recall)
-    return FastaiFCOS(FCOS(Lite0FPN(channels, pretrained), n_classes, anchor_generator=anchors, head=head, score_thresh=.05))
+    return FastaiFCOS(FCOS(Lite0FPN(channels, pretrained, freeze_bn), n_classes, anchor_generator=anchors, head=head, score_thresh=.05))
 
 # %% ../../nbs/course/11_detector.ipynb #463355b1
 def torchvision_targets(boxes:torch.Tensor, # (bs, n, 4) in [-1, 1]: x_min, y_min, x_max, y_max
@@ -211,9 +214,9 @@ def detector_splitter(model:FastaiFCOS) -> list:
     known = {id(p) for p in encoder}
     return [encoder, [p for p in model.parameters() if id(p) not in known]]
 
-def detector_learner(dls, channels:int=64, head_convs:int=4, normaliser:str='weight', pretrained:bool=True, loss_rule=None, **kwargs) -> Learner:
+def detector_learner(dls, channels:int=64, head_convs:int=4, normaliser:str='weight', pretrained:bool=True, loss_rule=None, freeze_bn:bool=True, **kwargs) -> Learner:
     "A fastai Learner of `lite0_fcos` on the box DataLoaders `dls`, its loss `DetectionLoss` (wrapped by `loss_rule` if given, e.g. `ConstantWeightLoss`), AP metrics, frozen encoder if `pretrained`."
-    model = lite0_fcos(len(dls.vocab) - 1, channels, head_convs, normaliser, pretrained)
+    model = lite0_fcos(len(dls.vocab) - 1, channels, head_convs, normaliser, pretrained, freeze_bn)
     loss = DetectionLoss(model)
     learn = Learner(dls, model, loss_func=loss_rule(loss) if loss_rule else loss, splitter=detector_splitter, metrics=detection_metrics(model), **kwargs)
     if pretrained: learn.freeze()

@@ -4,8 +4,7 @@
 
 # %% ../../nbs/course/08_segmentation_tutorial.ipynb #0361051a
 from __future__ import annotations
-import argparse, json, multiprocessing, os, sys, time
-from concurrent.futures import ProcessPoolExecutor
+import argparse, json, sys, time
 from contextlib import nullcontext
 from dataclasses import dataclass, asdict
 from pathlib import Path
@@ -23,7 +22,7 @@ from ..callbacks import MixUp, CutMix, Cutout
 from .data import portable_path
 from .camvid import (StreetScenes, VOID, LITE0_ARCH, SYNTHETIC_SCENES_NOTE, find_scenes, scene_dls, unet_lite0_learner,
                                          segmentation_metrics, class_iou, show_mask, code_colormap, label_path)
-from .tutorial import (EpochLog, device_description, loss_figure, plus_minus, checked_option, device_option,
+from .tutorial import (EpochLog, in_jobs, device_description, loss_figure, plus_minus, checked_option, device_option,
                                            results_folder_option, settings_with_options, run_course_command, RUNS_FOLDER)
 
 # %% auto #0
@@ -141,15 +140,6 @@ def example_batch(learn, n:int) -> tuple:
     return images, torch.as_tensor(photos).permute(0, 2, 3, 1).float().cpu() / 255, torch.as_tensor(masks).cpu()
 
 # %% ../../nbs/course/08_segmentation_tutorial.ipynb #baf45141
-def _train_all(planned:list, scenes:StreetScenes, settings:SegmentationSettings, n_examples:int, progress:bool):
-    "`train_and_predict` for each (method, seed) of `planned`, in order: here, or in `settings.jobs` worker processes (spawned: a forked torch can hang)."
-    arguments = [(scenes, method, seed, settings, n_examples if seed == settings.seeds[0] else 0) for method, seed in planned]
-    if settings.jobs == 1:
-        yield from (train_and_predict(*args, progress=progress) for args in arguments)
-        return
-    with ProcessPoolExecutor(settings.jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
-        yield from (future.result() for future in [pool.submit(train_and_predict, *args) for args in arguments])
-
 def run_comparison(settings:SegmentationSettings, scenes:StreetScenes,
                    out=None, # folder for results.md, the PNGs, runs.csv, epochs.csv and settings.json; None: write nothing
                    progress:bool=False, # fastai's progress bars and epoch tables
@@ -162,7 +152,8 @@ def run_comparison(settings:SegmentationSettings, scenes:StreetScenes,
     if scenes.synthetic: print(SYNTHETIC_SCENES_NOTE)
     started, rows, ious, examples = time.perf_counter(), [], [], None
     planned = [(method, seed) for seed in settings.seeds for method in settings.methods]
-    for (method, seed), (run, example) in zip(planned, _train_all(planned, scenes, settings, n_examples, progress)):
+    arguments = [(scenes, method, seed, settings, n_examples if seed == settings.seeds[0] else 0, progress and settings.jobs == 1) for method, seed in planned]
+    for (method, seed), (run, example) in zip(planned, in_jobs(train_and_predict, arguments, settings.jobs)):
         rows += run.epochs
         ious.append(dict(method=method, seed=seed, **{f'iou_{name}': value for name, value in run.class_iou.items()}))
         if example is not None:

@@ -4,7 +4,8 @@
 
 # %% ../../nbs/course/06_tutorial.ipynb #93f9d6a0
 from __future__ import annotations
-import argparse, json, math, os, sys, time
+import argparse, json, math, multiprocessing, os, sys, time
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
@@ -29,7 +30,7 @@ __all__ = ['METHODS', 'RUNS_FOLDER', 'method_callbacks', 'TutorialSettings', 'de
            'summarise', 'final_epochs', 'device_description', 'run_comparison', 'plus_minus', 'results_markdown',
            'accuracy_figure', 'loss_figure', 'write_results', 'checked_option', 'results_folder_option',
            'device_option', 'tutorial_parser', 'parse_args', 'settings_with_options', 'settings_from_args',
-           'run_course_command', 'main']
+           'run_course_command', 'main', 'in_jobs']
 
 # %% ../../nbs/course/06_tutorial.ipynb #0a15309f
 METHODS = ('none', 'MixUp', 'CutMix', 'Cutout', 'CutMix p_batch=0.5')
@@ -179,7 +180,8 @@ def loss_figure(epochs:pd.DataFrame, photos:Photos) -> plt.Figure:
     for ax, method in zip(axs[0], methods):
         mean = epochs[epochs.method == method].groupby('epoch')[['train_loss', 'valid_loss']].mean()
         ax.plot(mean.index + 1, mean.train_loss, 'o-', markersize=3, label='training (mixed labels)')
-        ax.plot(mean.index + 1, mean.valid_loss, 'o-', markersize=3, label='validation')
+        validated = mean.valid_loss.dropna()  # a course may evaluate only some epochs (the detection course's valid_every)
+        ax.plot(validated.index + 1, validated, 'o-', markersize=3, label='validation')
         frozen = epochs[(epochs.method == method) & (epochs.fit == 1)].epoch.max() + 1
         ax.axvspan(.5, frozen + .5, color='grey', alpha=.15)
         ax.set_title(method, fontsize=9); ax.set_xlabel('epoch', fontsize=8)
@@ -288,6 +290,17 @@ def main(argv=None):
     "Run the comparison as the command line says and write the results folder."
     find_data = lambda args: find_photos(args.data, download=not args.no_download, url=args.tf_flowers_url)
     run_course_command('mixaug_fastai.course.tutorial', tutorial_parser(), find_data, settings_from_args, run_comparison, argv)
+
+# %% ../../nbs/course/06_tutorial.ipynb #fb0e1a03
+def in_jobs(function, arguments:list, jobs:int=1):
+    """`function(*args)` for each `args` of `arguments`, yielded in order as each is done: here, or in `jobs` worker processes
+    (spawned: a forked torch can hang), for `function` and its arguments that pickle. The courses' comparisons train their runs so."""
+    require(isinstance(jobs, int) and jobs >= 1, 'jobs', jobs, 'an int >= 1')
+    if jobs == 1:
+        yield from (function(*args) for args in arguments)
+        return
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
+        yield from (future.result() for future in [pool.submit(function, *args) for args in arguments])
 
 # %% ../../nbs/course/06_tutorial.ipynb #2d7545d1
 #| eval: false
