@@ -107,6 +107,9 @@ def lite0_fcos(n_classes:int=1, # classes detected (not counting the background)
     "FCOS over `Lite0FPN` with a `WeightedFCOSHead`, for a fastai Learner."
     anchors = AnchorGenerator(((8,), (16,), (32,), (64,), (128,)), ((1.,),) * 5)  # one point per position, sized as the strides (FCOS's default)
     head = WeightedFCOSHead(channels, 1, n_classes, num_convs=head_convs, normaliser=normaliser)
+    # torchvision starts the box distances (in strides, through a ReLU) at 0 ± 0.01: a side pushed below 0 early gets no gradient and stays 0
+    # for good (tianzhi0549/FCOS#310: regression loss stuck at 1); starting every side at 1 stride keeps all four alive
+    nn.init.constant_(head.regression_head.bbox_reg.bias, 1.)
     # score_thresh 0.05 as FCOS's paper evaluates (torchvision's default, 0.2, cuts off most detections of a briefly trained model and with them recall)
     return FastaiFCOS(FCOS(Lite0FPN(channels, pretrained, freeze_bn), n_classes, anchor_generator=anchors, head=head, score_thresh=.05))
 
