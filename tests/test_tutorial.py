@@ -104,3 +104,16 @@ def test_command_line_smoke_run(tmp_path):
     assert recorded['synthetic'] and recorded['data'].startswith('SYNTHETIC drawings, NOT photos: ')  # found by its marker file
     assert recorded['data'].endswith('(argument): 6 roses, 6 tulips') and 'drawn' in recorded['data']
     assert str(tmp_path) not in (tmp_path / 'out' / 'settings.json').read_text()  # no machine-specific absolute path, command included
+
+def test_the_recorded_command_runs_again_in_a_shell(tmp_path, capsys):
+    "A course's recorded command is quoted as a shell reads it: a method name with a space stays one argument, and an absolute path is written portably."
+    import argparse, shlex
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--out'); parser.add_argument('--methods', nargs='+')
+    recorded = {}
+    run = lambda settings, data, out, progress, command: recorded.update(command=command, settings=settings)
+    argv = ['--out', str(tmp_path / 'out'), '--methods', 'none', 'MixUp normaliser=count']
+    tutorial.run_course_command('mixaug_fastai.course.detection', parser, lambda args: None, lambda args: args.methods, run, argv)
+    words = shlex.split(recorded['command'])
+    assert words[:3] == ['python', '-m', 'mixaug_fastai.course.detection'] and words[-3:] == ['--methods', 'none', 'MixUp normaliser=count']
+    assert str(tmp_path) not in recorded['command'] and parser.parse_args(words[3:]).methods == recorded['settings']

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/course/06_tutorial.ipynb #93f9d6a0
 from __future__ import annotations
-import argparse, json, math, multiprocessing, os, sys, time
+import argparse, json, math, multiprocessing, os, shlex, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, asdict, fields, replace
@@ -279,8 +279,8 @@ def settings_from_args(args:argparse.Namespace) -> TutorialSettings:
 def run_course_command(module:str, parser:argparse.ArgumentParser, find_data, settings_from_args, run_comparison, argv=None):
     "A course's main job from its command line: find its data (a clear parser error if none can be trained on), train every method with every seed, write the results folder."
     args = parser.parse_args(argv)
-    # recorded with portable paths: the results folder must not carry this machine's absolute paths
-    command = ' '.join([f'python -m {module}', *(portable_path(a) if os.path.isabs(a) else a for a in (sys.argv[1:] if argv is None else argv))])
+    # recorded with portable paths (the results folder must not carry this machine's absolute paths), quoted as a shell needs them
+    command = shlex.join(['python', '-m', module, *(portable_path(a) if os.path.isabs(a) else a for a in (sys.argv[1:] if argv is None else argv))])
     try: data = find_data(args)
     except (FileNotFoundError, ValueError) as error: parser.error(str(error))  # no data, or a folder that cannot be trained on
     run_comparison(settings_from_args(args), data, out=args.out, progress=sys.stdout.isatty(), command=command)
