@@ -253,6 +253,8 @@ def test_the_published_cpu_run_reaches_the_floor():
     plain = runs[runs.method == 'none']
     assert len(plain) == 3 and plain.ap50.mean() >= .20, plain
 
+VARY = {'methods', 'command', 'device_description', 'total_seconds'}  # what two runs of the same settings may record differently
+
 def test_the_published_normaliser_runs_differ_from_the_comparison_in_the_normaliser_alone():
     "results/detection_normaliser/ holds MixUp with the stock normaliser, trained as the published comparison's MixUp runs (same settings, same seeds), so the two read side by side."
     published, alone = (json.loads((ROOT / 'results' / name / 'settings.json').read_text()) for name in ('detection', 'detection_normaliser'))
@@ -260,8 +262,6 @@ def test_the_published_normaliser_runs_differ_from_the_comparison_in_the_normali
     assert {k: v for k, v in alone.items() if k not in VARY} == {k: v for k, v in published.items() if k not in VARY}
     runs = pd.read_csv(ROOT / 'results' / 'detection_normaliser' / 'runs.csv')
     assert list(zip(runs.method, runs.seed)) == [('MixUp normaliser=count', s) for s in published['seeds']] and runs.ap50.between(0, 1).all()
-
-VARY = {'methods', 'command', 'device_description', 'total_seconds'}  # what two runs of the same settings may record differently
 
 COCO_PAGES = ('09_coco.ipynb', '11_detector.ipynb', '12_detection_tutorial.ipynb')
 

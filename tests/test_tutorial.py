@@ -105,7 +105,7 @@ def test_command_line_smoke_run(tmp_path):
     assert recorded['data'].endswith('(argument): 6 roses, 6 tulips') and 'drawn' in recorded['data']
     assert str(tmp_path) not in (tmp_path / 'out' / 'settings.json').read_text()  # no machine-specific absolute path, command included
 
-def test_the_recorded_command_runs_again_in_a_shell(tmp_path, capsys):
+def test_the_recorded_command_runs_again_in_a_shell(tmp_path):
     "A course's recorded command is quoted as a shell reads it: a method name with a space stays one argument, and an absolute path is written portably."
     import argparse, shlex
     parser = argparse.ArgumentParser()
