@@ -16,8 +16,10 @@ $(VENV)/.installed: requirements-dev.txt setup.py settings.ini
 	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $@
 
-$(VENV_NEWEST)/.installed: requirements-newest.txt setup.py settings.ini
+# torch's CUDA build (5.5 GB) is hard-linked from $(VENV) rather than installed a second time (tools/share_torch.py)
+$(VENV_NEWEST)/.installed: requirements-newest.txt setup.py settings.ini | $(VENV)/.installed
 	$(PYTHON) -m venv $(VENV_NEWEST)
+	$(VENV)/bin/python tools/share_torch.py $(VENV_NEWEST)
 	$(VENV_NEWEST)/bin/pip install -q -r requirements-newest.txt
 	$(VENV_NEWEST)/bin/pip install -q --no-deps -e .
 	touch $@
@@ -77,7 +79,7 @@ test-docs: docs
 	$(VENV)/bin/python tools/check_docs.py
 
 # The package as a user installs it without a clone: build the sdist and wheel (python -m build), install the wheel into a
-# fresh venv with only its declared dependencies (fastai, torch: several minutes), fit one batch with each callback there
+# fresh venv with only its declared dependencies (fastai, torch; torch's build hard-linked from $(VENV), tools/share_torch.py), fit one batch with each callback there
 test-wheel: env
 	$(VENV)/bin/pip install -q build
 	$(VENV)/bin/python tools/check_wheel.py
