@@ -492,3 +492,51 @@ def test_class_code_masks_take_their_partners_boxes_in_place():
     expected = masks.clone()
     for i, (partner, (t, l, b, r)) in enumerate(zip(perm.tolist(), boxes.tolist())): expected[i, :, t:b, l:r] = masks[partner, :, t:b, l:r]
     assert paste_(masks, perm, boxes) is masks and torch.equal(masks, expected)
+
+# --- survivors of `make mutants` with the whole library suite (issue 21's list of test files): callbacks.py ----------------------
+from fastai.callback.mixup import MixUp as FastaiMixUp, CutMix as FastaiCutMix
+from mixaug_fastai.callbacks import require_single_pairing
+
+ALPHA_RANGE = f'a number in [{SMALLEST_ALPHA}, {LARGEST_ALPHA}] (the concentration of Beta(alpha, alpha))'
+
+@pytest.mark.parametrize('make,message', [
+    (lambda: MixUp(0.), f"alpha must be {ALPHA_RANGE}; got alpha=0.0"),
+    (lambda: MixUpCutMix(cutmix_alpha=-1), f"cutmix_alpha must be {ALPHA_RANGE}; got cutmix_alpha=-1"),
+    (lambda: CutMix(p_batch=1.5), "p_batch must be a probability in [0, 1]; got p_batch=1.5"),
+    (lambda: MixUp(p_sample=-.25), "p_sample must be a probability in [0, 1]; got p_sample=-0.25"),
+    (lambda: MixUpCutMix(switch_prob=2), "switch_prob must be a probability in [0, 1]; got switch_prob=2"),
+    (lambda: MixUp(seed=1.5), "seed must be an int or None; got seed=1.5"),
+    (lambda: CutMix(skip_first_epochs=-1), "skip_first_epochs must be an int >= 0; got skip_first_epochs=-1"),
+    (lambda: Cutout(skip_last_epochs=.5), "skip_last_epochs must be an int >= 0; got skip_last_epochs=0.5"),
+    (lambda: Cutout(n_holes=0), "n_holes must be an int >= 1; got n_holes=0")])
+def test_a_bad_argument_is_named_with_the_value_received_and_what_is_allowed(make, message):
+    "The whole message, written out: a wrong parameter name, a lost value or a lost description each change it."
+    with pytest.raises(ValueError) as error: make()
+    assert str(error.value) == message
+
+PAIRING_TEXT = (" both mix each image with a partner and weigh two labels' losses, and a batch's loss can follow only one pairing: attach one "
+                "of them (MixUpCutMix switches between MixUp and CutMix per batch; Cutout combines with any of them)")
+
+@pytest.mark.parametrize('cb,other,names', [(CutMix, MixUp, "CutMix and MixUp"), (MixUp, FastaiMixUp, "MixUp and fastai's MixUp"),
+                                            (MixUpCutMix, FastaiCutMix, "MixUpCutMix and fastai's CutMix")])
+def test_two_pairing_callbacks_are_named_each_as_itself(cb, other, names):
+    "Ours by its class name, fastai's with \"fastai's\" in front, in the order (the callback checking, the other one)."
+    cb, other = cb(), other()
+    with pytest.raises(ValueError) as error: require_single_pairing(cb, [Cutout(), cb, other])
+    assert str(error.value) == names + PAIRING_TEXT
+    require_single_pairing(cb, [Cutout(), cb])  # itself and a Cutout: nothing to refuse
+
+@pytest.mark.parametrize('make', [MixUp, CutMix, MixUpCutMix])
+def test_a_batch_of_integer_images_is_refused_naming_the_callback(make):
+    with pytest.raises(TypeError, match=rf"^{make.__name__} needs a floating-point image batch of shape \(bs, channels, height, width\); "
+                                        r"got shape \(4, 3, 6, 6\) and dtype torch.uint8: convert images to float first"):
+        make().check_batch(torch.zeros(4, 3, 6, 6, dtype=torch.uint8), [torch.zeros(4, dtype=torch.long)])
+
+def test_with_one_lam_a_fit_evaluates_the_loss_once_more_per_mixed_batch():
+    "The callback hands the learner's loss to the rule as its first term: a training batch costs two loss calls (own, partners'), not three."
+    calls = []
+    def counted_loss(pred, target): calls.append(1); return F.cross_entropy(pred, target)
+    learn = quick_learner(loss_func=counted_loss)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=MixUp(per_sample=False, seed=0))
+    assert (len(learn.dls.train), len(learn.dls.valid)) == (4, 2)
+    assert len(calls) == 4 * 2 + 2
