@@ -540,3 +540,27 @@ def test_with_one_lam_a_fit_evaluates_the_loss_once_more_per_mixed_batch():
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=MixUp(per_sample=False, seed=0))
     assert (len(learn.dls.train), len(learn.dls.valid)) == (4, 2)
     assert len(calls) == 4 * 2 + 2
+
+# --- survivors of the same run in core.py: the messages of the pure functions, and the kinds of targets -----------------------------
+from mixaug_fastai.core import sample_beta, random_derangement, kind_of, target_groups
+
+def test_the_pure_functions_name_a_bad_argument_with_the_value_received_and_what_is_allowed():
+    generator = np.random.default_rng(0)
+    with pytest.raises(ValueError) as error: sample_beta(0., 3, generator)
+    assert str(error.value) == f"alpha must be a number in [{SMALLEST_ALPHA}, {LARGEST_ALPHA}]; got alpha=0.0"
+    with pytest.raises(ValueError) as error: random_derangement(1, generator)
+    assert str(error.value) == "n must be at least 2 (a single sample has no partner); got n=1"
+
+def test_a_target_of_no_kind_is_refused_by_default_with_every_kind_it_could_have_been():
+    "Images 8 high and 6 wide, batch of 3: each size in the message is the one it names."
+    with pytest.raises(TypeError) as error: kind_of(torch.zeros(3, 5, 5, 5, 5), (3, 3, 8, 6))
+    assert str(error.value) == ("cannot mix a target with shape (3, 5, 5, 5, 5) and dtype torch.float32 for images of shape (3, 3, 8, 6): each target "
+                                "must be a mask per pixel, (3, 8, 6) or (3, k, 8, 6); boxes (3, n, 4) followed by their labels (3, n); "
+                                "a label per sample, (3,) or (3, classes)")
+
+def test_leniently_a_target_of_no_kind_is_grouped_as_other():
+    "As target_groups documents: with strict=False a target of no kind comes back as ('other', (target,)), in its place among the others."
+    label, odd, mask = torch.zeros(3, dtype=torch.long), torch.zeros(3, 5, 5, 5, 5), torch.zeros(3, 8, 6, dtype=torch.long)
+    groups = target_groups([label, odd, mask], (3, 3, 8, 6), strict=False)
+    assert [kind for kind, _ in groups] == ['label', 'other', 'mask']
+    assert groups[1][1][0] is odd
