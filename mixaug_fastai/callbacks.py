@@ -90,7 +90,7 @@ class MixAugmentation(Callback):
         self.seed = None if seed is None else int(seed)
         self.skip_first_epochs = require_count('skip_first_epochs', skip_first_epochs, 0)
         self.skip_last_epochs = require_count('skip_last_epochs', skip_last_epochs, 0)
-        self.generator, self.draw, self.mixed_targets, self.weighed = None, None, None, None
+        self.generator, self.draw, self.weighed = None, None, None
 
     def draws(self) -> list[tuple[type, bool]]:
         "The kinds of `Draw` this callback makes, each with whether it draws one `lam` per sample (before `p_sample`); subclasses say."
@@ -138,7 +138,7 @@ class MixAugmentation(Callback):
         images, groups = self._writable(images, groups)
         changed = self.apply_(images, draw, groups)
         self.learn.yb = self.targets_after(self.learn.yb, groups, changed)
-        state.update(draw=draw, mixed_targets=changed, weighed=tuple(kind in draw.weighed_kinds for kind, tensors in changed for _ in tensors))
+        state.update(draw=draw, weighed=tuple(kind in draw.weighed_kinds for kind, tensors in changed for _ in tensors))
 
     def _augments_batch(self, bs:int) -> bool:
         learn = self.learn  # read directly: `self.epoch` would go through fastai's attribute delegation on every batch

@@ -88,20 +88,27 @@ def view_dls(images, *targets):
 @pytest.mark.parametrize('make_cb', [lambda: MixUp(seed=0), lambda: CutMix(seed=0), lambda: CutMix(per_sample=True, seed=0),
                                      lambda: Cutout(seed=0), lambda: Cutout(mask_fill=0, seed=0)])
 def test_a_loader_that_yields_views_of_stored_data_never_sees_it_changed(make_cb):
+    "The copies are what the learner trains on: fastai's types kept, and the masks the loss sees are the copies, not the stored data."
     g = torch.Generator().manual_seed(0)
-    images, masks = torch.rand(16, 3, 10, 12, generator=g), torch.randint(0, 3, (16, 10, 12), generator=g)
+    images, masks = TensorImage(torch.rand(16, 3, 10, 12, generator=g)), TensorMask(torch.randint(0, 3, (16, 10, 12), generator=g))
     stored_images, stored_masks = images.clone(), masks.clone()
     torch.manual_seed(0)
     learn = Learner(view_dls(images, masks), nn.Conv2d(3, 3, 3, padding=1), loss_func=CrossEntropyLossFlat(axis=1))
-    changed = []
+    seen = []
     cb = make_cb()
     from fastai.callback.core import Callback
     class Seen(Callback):
         order, run_valid = 1, False
-        def before_batch(self): changed.append(cb.draw is not None)
+        def before_batch(self):
+            mask = self.learn.yb[0]
+            seen.append((cb.draw is not None, type(self.learn.xb[0]), type(mask), mask.untyped_storage().data_ptr() == masks.untyped_storage().data_ptr()))
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=[cb, Seen()])
-    assert any(changed)  # batches were augmented ...
+    augmented = [s for s in seen if s[0]]
+    assert augmented  # batches were augmented ...
     assert torch.equal(images, stored_images) and torch.equal(masks, stored_masks)  # ... on copies
+    assert all(image_type is TensorImage and mask_type is TensorMask for _, image_type, mask_type, _ in augmented)
+    masks_touched = not (isinstance(cb, Cutout) and cb.mask_fill is None)  # a Cutout without mask_fill leaves the masks alone, uncopied
+    assert all(on_stored_data is not masks_touched for *_, on_stored_data in augmented)
 
 def test_fastais_collated_batches_are_changed_in_place_without_a_copy():
     learn = quick_learner()

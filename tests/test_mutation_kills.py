@@ -564,3 +564,67 @@ def test_leniently_a_target_of_no_kind_is_grouped_as_other():
     groups = target_groups([label, odd, mask], (3, 3, 8, 6), strict=False)
     assert [kind for kind, _ in groups] == ['label', 'other', 'mask']
     assert groups[1][1][0] is odd
+
+# --- survivors in the functions every test calls (run by name after the first pass) ---------------------------------------------
+import types, warnings
+from mixaug_fastai.core import check_image_batch
+
+def test_with_p_sample_each_cutmix_lam_is_the_share_its_image_keeps_of_a_non_square_image():
+    "8 x 12 images: a spared sample keeps lam 1 (an empty box), a mixed one 1 - box area / (8 * 12), whatever the box."
+    for seed in range(5):
+        draw = CutMix(p_sample=.5, seed=seed).draw_batch(torch.Size((8, 3, 8, 12)), np.random.default_rng(seed))
+        top, left, bottom, right = draw.boxes.double().unbind(1)
+        assert torch.equal(draw.lam, 1 - (bottom - top) * (right - left) / 96)
+
+def test_targets_after_keeps_each_replaced_tensor_s_fastai_type_and_leaves_an_added_one_plain():
+    "Boxes, their labels and a mask: each replacement takes the type of the tensor it replaces; the boxes' weights (added) stay plain."
+    from fastai.vision.all import TensorBBox, TensorMultiCategory
+    boxes, labels, mask = TensorBBox(torch.zeros(2, 3, 4)), TensorMultiCategory(torch.ones(2, 3, dtype=torch.long)), TensorMask(torch.zeros(2, 8, 6))
+    plain = [t.as_subclass(torch.Tensor) for t in (boxes, labels, mask)]
+    changed = [('boxes', (torch.zeros(2, 6, 4), torch.ones(2, 6, dtype=torch.long), torch.ones(2, 6))), ('mask', (torch.ones(2, 8, 6),))]
+    new = MixUp.targets_after((boxes, labels, mask), [('boxes', tuple(plain[:2])), ('mask', (plain[2],))], changed)
+    assert [type(t) for t in new] == [TensorBBox, TensorMultiCategory, torch.Tensor, TensorMask]
+    assert all(a.data_ptr() == b.data_ptr() for a, b in zip(new, [*changed[0][1], *changed[1][1]]))
+
+def test_something_that_is_no_tensor_is_refused_as_no_image_batch():
+    with pytest.raises(TypeError) as error: check_image_batch([[0.5]], 'CutMix')
+    assert str(error.value) == ("CutMix needs a floating-point image batch of shape (bs, channels, height, width); got a list: "
+                                "it augments image batches only, not tabular or text batches")
+
+def test_a_loss_that_cannot_take_the_box_weights_is_named_with_the_count_it_would_need():
+    class ThreeArguments:
+        def __repr__(self): return 'ThreeArguments()'
+        def __call__(self, pred, boxes, labels): return 0
+    cb = MixUp(); cb.learn = types.SimpleNamespace(loss_func=ThreeArguments())
+    with pytest.raises(TypeError) as error: cb.check_loss(target_groups([torch.zeros(2, 3, 4), torch.zeros(2, 3, dtype=torch.long)], (2, 3, 8, 6)))
+    assert str(error.value) == (
+        "MixUp gives the loss one more target on a batch with boxes, each box's weight (bs, 2n): lam for the image's own boxes, 1 - lam for "
+        "its partner's, 0 for padding; loss_func=ThreeArguments() cannot take 3 targets after the prediction. Give it one more parameter "
+        "with a default, e.g. `def loss(pred, boxes, labels, weights=None)` (None on validation and unmixed batches: every real box weighs 1), "
+        "or use CutMix or Cutout, which add none")
+
+def test_the_warning_for_a_fit_with_no_augmented_epoch_starts_with_the_callback_s_name():
+    learn = quick_learner()
+    with pytest.warns(UserWarning) as record, learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=CutMix(skip_first_epochs=1))
+    assert [str(w.message) for w in record if 'augments no batch' in str(w.message)] == [
+        "CutMix augments no batch of this fit: skip_first_epochs=1 and skip_last_epochs=0 cover all its 1 epoch(s) (each fit counts its own; "
+        "fine_tune runs two)"]
+
+def test_an_unseeded_generator_follows_torch_s_seed():
+    "What makes a fit after fastai's set_seed(n) repeat its draws: without a seed, the generator is seeded from torch's generator."
+    from mixaug_fastai.core import make_generator
+    draws = []
+    for _ in range(2):
+        torch.manual_seed(3); draws.append(make_generator(None).random(4))
+    torch.manual_seed(4); other = make_generator(None).random(4)
+    assert np.array_equal(*draws) and not np.array_equal(draws[0], other)
+
+def test_images_copied_off_a_loader_s_storage_replace_only_the_first_input():
+    "A view of stored data is copied before it is changed; the learner's other inputs stay as they were."
+    stored, other, labels = TensorImage(torch.rand(8, 3, 4, 4)), torch.ones(4, 2), torch.zeros(4, dtype=torch.long)
+    images = stored[:4]
+    cb = MixUp(); cb.learn = types.SimpleNamespace(xb=(images, other), yb=(labels,))
+    copy, groups = cb._writable(images.as_subclass(torch.Tensor), [('label', (labels,))])
+    assert copy.data_ptr() != stored.data_ptr() and torch.equal(copy, images.as_subclass(torch.Tensor))
+    assert len(cb.learn.xb) == 2 and cb.learn.xb[1] is other and type(cb.learn.xb[0]) is TensorImage and cb.learn.xb[0].data_ptr() == copy.data_ptr()
+    assert groups == [('label', (labels,))] and cb.learn.yb[0] is labels
