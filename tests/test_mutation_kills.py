@@ -566,15 +566,18 @@ def test_leniently_a_target_of_no_kind_is_grouped_as_other():
     assert groups[1][1][0] is odd
 
 # --- survivors in the functions every test calls (run by name after the first pass) ---------------------------------------------
-import types, warnings
+import types
 from mixaug_fastai.core import check_image_batch
 
 def test_with_p_sample_each_cutmix_lam_is_the_share_its_image_keeps_of_a_non_square_image():
     "8 x 12 images: a spared sample keeps lam 1 (an empty box), a mixed one 1 - box area / (8 * 12), whatever the box."
+    lams = []
     for seed in range(5):
         draw = CutMix(p_sample=.5, seed=seed).draw_batch(torch.Size((8, 3, 8, 12)), np.random.default_rng(seed))
         top, left, bottom, right = draw.boxes.double().unbind(1)
         assert torch.equal(draw.lam, 1 - (bottom - top) * (right - left) / 96)
+        lams.append(draw.lam)
+    assert (torch.cat(lams) == 1).any() and (torch.cat(lams) < 1).any()  # both spared and mixed samples were checked
 
 def test_targets_after_keeps_each_replaced_tensor_s_fastai_type_and_leaves_an_added_one_plain():
     "Boxes, their labels and a mask: each replacement takes the type of the tensor it replaces; the boxes' weights (added) stay plain."

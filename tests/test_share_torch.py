@@ -54,3 +54,12 @@ def test_the_destination_finds_the_linked_release_installed(tmp_path):
 
 def test_refuses_a_destination_without_site_packages(tmp_path):
     with pytest.raises(SystemExit, match=r'no site-packages folder at .*nowhere; make the venv first'): share_torch.share(tmp_path, tmp_path / 'nowhere')
+
+def test_between_filesystems_nothing_is_linked_and_it_says_so(tmp_path, monkeypatch, capsys):
+    "Hard links cannot cross filesystems: the tool steps aside and pip installs its own copy."
+    venv = tmp_path / 'venv'; share_torch.site_packages(venv).mkdir(parents=True)
+    monkeypatch.setattr(share_torch, 'same_filesystem', lambda a, b: False)
+    monkeypatch.setattr(share_torch, 'share', lambda *a: pytest.fail('share() ran across filesystems'))
+    monkeypatch.setattr(sys, 'argv', ['share_torch.py', str(venv)])
+    share_torch.main()
+    assert 'are on different filesystems; nothing linked, pip installs its own copy' in capsys.readouterr().out

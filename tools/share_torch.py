@@ -44,13 +44,12 @@ def link_distribution(dist, source_site, dest_site):
     rows = [row for row in csv.reader(io.StringIO((source_site / record).read_text())) if row and row[0] in listed]
     with open(dest_site / record, 'w', newline='') as out: csv.writer(out, lineterminator='\n').writerows(rows)
 
+def same_filesystem(a, b) -> bool: return Path(a).stat().st_dev == Path(b).stat().st_dev
+
 def share(source_site, dest_site):
     "Link every shared distribution from `source_site` into `dest_site`. Returns 'name version' of each one linked."
     source_site, dest_site = Path(source_site).resolve(), Path(dest_site).resolve()
     if not dest_site.is_dir(): raise SystemExit(f"dest: no site-packages folder at {dest_site}; make the venv first (python -m venv)")
-    if source_site.stat().st_dev != dest_site.stat().st_dev:
-        print(f"share_torch: {source_site} and {dest_site} are on different filesystems; nothing linked, pip installs its own copy")
-        return []
     linked = []
     for dist in shared_distributions(source_site):
         link_distribution(dist, source_site, dest_site)
@@ -61,6 +60,9 @@ def main():
     if len(sys.argv) != 2: raise SystemExit(__doc__)
     if sys.prefix == sys.base_prefix: raise SystemExit(f"run this with the Python of the environment to share from, not {sys.executable}")
     source, dest = site_packages(sys.prefix), site_packages(sys.argv[1])
+    if dest.is_dir() and not same_filesystem(source, dest):
+        print(f"share_torch: {source} and {dest} are on different filesystems; nothing linked, pip installs its own copy")
+        return
     linked = share(source, dest)
     print(f"share_torch: hard-linked {len(linked)} distributions into {dest}: {', '.join(linked) or 'none found'}")
 
