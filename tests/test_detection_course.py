@@ -263,13 +263,25 @@ def test_the_published_normaliser_runs_differ_from_the_comparison_in_the_normali
     runs = pd.read_csv(ROOT / 'results' / 'detection_normaliser' / 'runs.csv')
     assert list(zip(runs.method, runs.seed)) == [('MixUp normaliser=count', s) for s in published['seeds']] and runs.ap50.between(0, 1).all()
 
+LONG = {'epochs': 48, 'all_train_photos': True, 'valid_every': 8}  # the tuning table's schedule that reached the floor
+
+def test_the_published_long_runs_differ_from_the_default_in_the_schedule_alone():
+    "results/detection_long/ holds no mixing, MixUp and CutMix on the schedule that reached the floor (1 + 48 epochs, all 128 training photos), otherwise the CPU default."
+    cpu = json.loads(json.dumps(asdict(default_settings('cpu'))))
+    recorded = json.loads((ROOT / 'results' / 'detection_long' / 'settings.json').read_text())
+    assert recorded['methods'] == ['none', 'MixUp', 'CutMix'] and not recorded['synthetic'] and 'coco128' in recorded['data']
+    assert {k: recorded[k] for k in cpu if k != 'methods'} == {**{k: v for k, v in cpu.items() if k != 'methods'}, **LONG}
+    runs = pd.read_csv(ROOT / 'results' / 'detection_long' / 'runs.csv')
+    assert list(zip(runs.method, runs.seed)) == [(m, s) for s in cpu['seeds'] for m in recorded['methods']]
+    assert runs.ap50.between(0, 1).all() and (runs.ap <= runs.ap50).all()
+
 COCO_PAGES = ('09_coco.ipynb', '11_detector.ipynb', '12_detection_tutorial.ipynb')
 
 @pytest.mark.parametrize('page', COCO_PAGES)
 def test_committed_coco_pages_hold_no_photo(page):
     "The COCO pages run on the shared photos (Flickr licences, some NonCommercial or NoDerivatives: never in the repository), so a picture in their committed outputs may only be a results figure without photos."
     import base64
-    allowed = {base64.b64encode((ROOT / 'results' / 'detection' / name).read_bytes()).decode() for name in ('metrics.png', 'loss_curves.png')}
+    allowed = {base64.b64encode((ROOT / 'results' / folder / name).read_bytes()).decode() for folder in ('detection', 'detection_long') for name in ('metrics.png', 'loss_curves.png')}
     notebook = json.loads((ROOT / 'nbs' / 'course' / page).read_text())
     pictures = [(cell.get('id'), ''.join(output['data'][kind]).replace('\n', '')) for cell in notebook['cells'] for output in cell.get('outputs', [])
                 for kind in ('image/png', 'image/jpeg') if kind in output.get('data', {})]
