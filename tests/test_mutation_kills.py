@@ -615,7 +615,6 @@ def test_the_warning_for_a_fit_with_no_augmented_epoch_starts_with_the_callback_
 
 def test_an_unseeded_generator_follows_torch_s_seed():
     "What makes a fit after fastai's set_seed(n) repeat its draws: without a seed, the generator is seeded from torch's generator."
-    from mixaug_fastai.core import make_generator
     draws = []
     for _ in range(2):
         torch.manual_seed(3); draws.append(make_generator(None).random(4))
