@@ -249,7 +249,7 @@ def test_the_published_cpu_runs_are_whole_default_comparisons(folder, schedule):
     assert list(zip(runs.method, runs.seed)) == [(m, s) for s in cpu['seeds'] for m in cpu['methods']]
     assert runs.ap50.between(0, 1).all() and (runs.ap <= runs.ap50).all()
 
-UNDER_THE_FLOOR = pytest.mark.xfail(strict=True, reason="issue 19, open: the published CPU default is under the floor (no mixing: AP@0.5 0.203, 0.189, 0.172 over 3 seeds, "
+UNDER_THE_FLOOR = pytest.mark.xfail(strict=True, reason="issue 19: the published CPU default is under the floor (no mixing: AP@0.5 0.203, 0.189, 0.172 over 3 seeds, "
                                      "mean 0.188 < 0.20); strict, so that this test fails loudly, and its mark goes, once a run reaches it")
 
 @pytest.mark.parametrize('folder', [pytest.param('detection', marks=UNDER_THE_FLOOR), 'detection_long'])

@@ -16,7 +16,7 @@ Fails (exit 1) unless:
   inside a word), no sideways scrolling of the page, every link with text and a box to click, a link to the repository,
   no figure shrunk below its natural size or with a point of its text under a CSS pixel, no TeX left raw after KaTeX
   ran, no markdown link shown as text, and at 420 px the page starting in the first screen. Screenshots of each page
-  at both widths go to build/docs-screenshots/ (outside git).
+  at both widths go to build/docs-screenshots/ (outside git), a page taller than Chromium captures at once in parts.
 """
 import argparse, base64, html, importlib, inspect, json, posixpath, re, shutil, struct, subprocess, sys, tempfile, time
 import urllib.request
@@ -32,7 +32,7 @@ SCREEN_HEIGHT = 900
 MIN_FIGURE_HEIGHT = 120  # CSS px: lower is a strip of thumbnails nobody can read (the data page had 54 and 62 px ones)
 POINTS_PER_PIXEL = 72  # a matplotlib figure shown at (dpi x scale) below 72 has text smaller than its point size in px
 FIRST_SCREEN_SHARE = 0.35  # at 420 px the page's own content starts within the top third of the first screen
-SCREENSHOT_MAX_HEIGHT = 16000
+SCREENSHOT_MAX_HEIGHT = 16000  # Chromium captures at most about 16,384 px at once: a taller page is shot in parts, <page>-<width>-2.png and on
 
 def notebook_pages(proc_dir:Path) -> dict:
     "{notebook path from nbs/: page path from the site's root}, e.g. 'course/04_data.ipynb': 'course/data.html'"
@@ -211,9 +211,11 @@ class Chromium:
         return found['result'].get('value')
 
     def screenshot(self, path:Path, width:int, height:int):
-        clip = dict(x=0, y=0, width=width, height=min(height, SCREENSHOT_MAX_HEIGHT), scale=1)
-        shot = self.call('Page.captureScreenshot', format='png', captureBeyondViewport=True, clip=clip)
-        path.write_bytes(base64.b64decode(shot['data']))
+        "The whole page, in parts of SCREENSHOT_MAX_HEIGHT: `path`, then `path` with -2, -3, ... before its suffix."
+        for part, top in enumerate(range(0, height, SCREENSHOT_MAX_HEIGHT), 1):
+            clip = dict(x=0, y=top, width=width, height=min(height - top, SCREENSHOT_MAX_HEIGHT), scale=1)
+            shot = self.call('Page.captureScreenshot', format='png', captureBeyondViewport=True, clip=clip)
+            (path if part == 1 else path.with_stem(f'{path.stem}-{part}')).write_bytes(base64.b64decode(shot['data']))
 
     def close(self):
         self.socket.close(); self.process.terminate(); self.process.wait(timeout=30); self.profile.cleanup()
